@@ -1,0 +1,65 @@
+// Package pleooauth models a Pleo OAuth 2.0 client registration: what a
+// developer partner submits in Pleo's Developer Partner Registration form,
+// the credentials Pleo sends back, and the *oauth2.Config
+// (golang.org/x/oauth2) an integration backend builds from the two.
+//
+// The rules come from Pleo's page "How to Register an OAuth 2.0 Client"
+// (https://developers.pleo.io/docs/current/how-tos/oauth/how-to-register-an-oauth-client),
+// Pleo's client configuration and PKCE pages, and the RFCs behind them
+// (RFC 6749, RFC 7591, RFC 7636, RFC 8252, RFC 9700). Each rule is cited
+// next to the code that checks it.
+//
+// # Describe and check a registration
+//
+// A [Registration] is a plain struct, or a YAML or JSON manifest kept in the
+// partner's repository and read with [ParseRegistration]. [Registration.Check]
+// reports every problem at once, as [FieldError] values naming the field
+// (its JSON path, such as "redirect_uris[1]"), a stable rule identifier
+// (the Rule constants) and a sentence a partner understands:
+//
+//	reg, err := pleooauth.ParseRegistration(data)
+//	report := reg.Check(pleooauth.Production)
+//	for _, e := range report.Errors { fmt.Println(e) }
+//
+// Errors are what Pleo would refuse or what breaks the OAuth flow; warnings
+// are what Pleo accepts but a partner should look at (a missing logo, a scope
+// the catalogue does not know). [Registration.Validate] returns the errors
+// alone, as a [ValidationErrors] matching [ErrInvalidRegistration]. Nothing
+// is fetched over the network; [CheckLogo] checks the logo image itself when
+// the partner has it at hand.
+//
+// # Credentials
+//
+// [Credentials] hold the Client ID and the Client Secret. The secret is a
+// [Secret]: it prints, marshals and logs as [Redacted], and comes out only
+// through [Secret.Reveal]. [CredentialsFromEnv] reads PLEO_CLIENT_ID and
+// PLEO_CLIENT_SECRET or PLEO_CLIENT_SECRET_FILE.
+//
+// # The oauth2.Config
+//
+// [Registration.OAuth2Config] validates the registration, then builds the
+// config for [Staging] or [Production] with the authentication style pinned,
+// the redirect URL and scopes limited to the registered ones. [NewPKCE]
+// makes the S256 verifier and challenge Pleo requires for each
+// authorization.
+//
+// # Where Pleo leaves a rule open
+//
+// Where Pleo's pages are silent, this package takes the safer reading:
+//
+//   - Loopback redirect URIs over http are accepted in Staging only, and only
+//     for hosts written exactly localhost, 127.0.0.1 or [::1] (any port).
+//     In Production no loopback host is accepted, over https either.
+//   - Only http and https URIs are accepted: Pleo asks for https, and custom
+//     app schemes are not mentioned.
+//   - The word Pleo is refused anywhere in client_name, in any case, and any
+//     URI on pleo.io or its subdomains is refused.
+//   - client_name is limited to [MaxClientNameLength] characters.
+//   - The subject type preference accepts none, company and organisation
+//     (and the spelling organization); Pleo attests only "None".
+//   - client_secret_basic is the default authentication method, the only one
+//     Pleo names; client_secret_post is accepted because some Pleo pages
+//     send the secret in the body.
+//   - Scopes missing from the catalogue are warnings, not errors: Pleo does
+//     not publish every API's scopes.
+package pleooauth

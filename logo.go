@@ -1,0 +1,179 @@
+package pleooauth
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"image"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+
+	"golang.org/x/image/webp"
+)
+
+// Bounds [CheckLogo] applies. Pleo states none beyond "Square image (1:1
+// ratio)" and "high-resolution"; these are generous for a logo and keep a
+// huge or hostile file from costing more than a moment.
+const (
+	MaxLogoBytes = 5 << 20 // 5 MiB read at most
+	MaxLogoSide  = 8192    // pixels per side at most (raster images)
+)
+
+// CheckLogo reads a logo image and checks what Pleo asks of it: a "Square
+// image (1:1 ratio) representing your application." It accepts PNG, JPEG,
+// GIF, WebP and SVG. Raster images are checked from their header alone,
+// never decoded in full; an SVG is checked from its root element's viewBox
+// and its width and height, each of which, when given, must be square.
+//
+// Every error matches [ErrInvalidLogo] and says what is wrong.
+func CheckLogo(r io.Reader) error {
+	data, err := io.ReadAll(io.LimitReader(r, MaxLogoBytes+1))
+	if err != nil {
+		return fmt.Errorf("%w: reading it: %w", ErrInvalidLogo, err)
+	}
+	if len(data) > MaxLogoBytes {
+		return fmt.Errorf("%w: it is larger than %d MiB", ErrInvalidLogo, MaxLogoBytes>>20)
+	}
+	if len(data) == 0 {
+		return fmt.Errorf("%w: it is empty", ErrInvalidLogo)
+	}
+	format, decodeConfig := rasterFormat(data)
+	if decodeConfig == nil {
+		return checkSVG(data)
+	}
+	cfg, err := decodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("%w: its %s header cannot be read: %w", ErrInvalidLogo, format, err)
+	}
+	switch {
+	case cfg.Width <= 0 || cfg.Height <= 0:
+		return fmt.Errorf("%w: the %s image is %dx%d pixels; it has no area", ErrInvalidLogo, format, cfg.Width, cfg.Height)
+	case cfg.Width > MaxLogoSide || cfg.Height > MaxLogoSide:
+		return fmt.Errorf("%w: the %s image is %dx%d pixels; at most %d pixels a side are accepted", ErrInvalidLogo, format, cfg.Width, cfg.Height, MaxLogoSide)
+	case cfg.Width != cfg.Height:
+		return fmt.Errorf("%w: the %s image is %dx%d pixels; Pleo asks for a square (1:1) image", ErrInvalidLogo, format, cfg.Width, cfg.Height)
+	}
+	return nil
+}
+
+// rasterFormat recognises a raster image by its magic number. It calls each
+// format's DecodeConfig directly rather than registering decoders with the
+// image package, which would change image.Decode for the whole program.
+func rasterFormat(data []byte) (string, func(io.Reader) (image.Config, error)) {
+	switch {
+	case bytes.HasPrefix(data, []byte("\x89PNG\r\n\x1a\n")):
+		return "PNG", png.DecodeConfig
+	case bytes.HasPrefix(data, []byte("\xff\xd8\xff")):
+		return "JPEG", jpeg.DecodeConfig
+	case bytes.HasPrefix(data, []byte("GIF87a")), bytes.HasPrefix(data, []byte("GIF89a")):
+		return "GIF", gif.DecodeConfig
+	case len(data) >= 12 && string(data[:4]) == "RIFF" && string(data[8:12]) == "WEBP":
+		return "WebP", webp.DecodeConfig
+	}
+	return "", nil
+}
+
+var errNotSVG = fmt.Errorf("%w: it is not a PNG, JPEG, GIF, WebP or SVG image", ErrInvalidLogo)
+
+// checkSVG finds the root <svg> element and checks that its viewBox, and
+// its width and height when both are absolute lengths, are square.
+func checkSVG(data []byte) error {
+	dec := xml.NewDecoder(bytes.NewReader(data))
+	var root *xml.StartElement
+	// The root element comes after at most an XML declaration, a doctype
+	// and some comments; give up early on anything else.
+	for i := 0; i < 64 && root == nil; i++ {
+		tok, err := dec.RawToken()
+		if err != nil {
+			return errNotSVG
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			root = &t
+		case xml.CharData:
+			if len(bytes.TrimSpace(t)) > 0 {
+				return errNotSVG
+			}
+		}
+	}
+	if root == nil || root.Name.Local != "svg" {
+		return errNotSVG
+	}
+	var width, height, viewBox string
+	for _, a := range root.Attr {
+		switch a.Name.Local {
+		case "width":
+			width = a.Value
+		case "height":
+			height = a.Value
+		case "viewBox":
+			viewBox = a.Value
+		}
+	}
+	checked := false
+	if viewBox != "" {
+		f := strings.FieldsFunc(viewBox, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r' })
+		if len(f) != 4 {
+			return fmt.Errorf("%w: the SVG viewBox %q does not have four numbers", ErrInvalidLogo, viewBox)
+		}
+		w, werr := strconv.ParseFloat(f[2], 64)
+		h, herr := strconv.ParseFloat(f[3], 64)
+		if werr != nil || herr != nil || !(w > 0) || !(h > 0) || math.IsInf(w, 0) || math.IsInf(h, 0) {
+			return fmt.Errorf("%w: the SVG viewBox %q needs a positive width and height", ErrInvalidLogo, viewBox)
+		}
+		if !square(w, h) {
+			return fmt.Errorf("%w: the SVG viewBox is %gx%g; Pleo asks for a square (1:1) image", ErrInvalidLogo, w, h)
+		}
+		checked = true
+	}
+	w, werr := svgLength(width)
+	h, herr := svgLength(height)
+	if werr == nil && herr == nil {
+		if !square(w, h) {
+			return fmt.Errorf("%w: the SVG is %s by %s; Pleo asks for a square (1:1) image", ErrInvalidLogo, width, height)
+		}
+		checked = true
+	} else if werr != nil && !errors.Is(werr, errRelative) || herr != nil && !errors.Is(herr, errRelative) {
+		return fmt.Errorf("%w: the SVG width %q or height %q is not a length", ErrInvalidLogo, width, height)
+	}
+	if !checked {
+		return fmt.Errorf("%w: the SVG has no viewBox and no absolute width and height, so its ratio cannot be checked; add a square viewBox", ErrInvalidLogo)
+	}
+	return nil
+}
+
+var errRelative = errors.New("relative or missing length")
+
+// svgUnits are CSS absolute units in pixels (CSS Values 4, section 6.2).
+var svgUnits = map[string]float64{"": 1, "px": 1, "pt": 96.0 / 72, "pc": 16, "in": 96, "cm": 96 / 2.54, "mm": 96 / 25.4, "q": 96 / 101.6}
+
+// svgLength converts an absolute SVG length to pixels. A missing length, a
+// percentage or a font-relative one (em, ex) returns errRelative: it says
+// nothing about the image's own ratio.
+func svgLength(s string) (float64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || strings.HasSuffix(s, "%") || strings.HasSuffix(s, "em") || strings.HasSuffix(s, "ex") {
+		return 0, errRelative
+	}
+	i := strings.IndexFunc(s, func(r rune) bool { return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' })
+	num, unit := s, ""
+	if i >= 0 {
+		num, unit = s[:i], strings.ToLower(s[i:])
+	}
+	scale, ok := svgUnits[unit]
+	v, err := strconv.ParseFloat(num, 64)
+	if !ok || err != nil || !(v > 0) || math.IsInf(v, 0) {
+		return 0, errors.New("not a length")
+	}
+	return v * scale, nil
+}
+
+func square(w, h float64) bool {
+	return math.Abs(w-h) <= 1e-9*math.Max(w, h)
+}

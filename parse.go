@@ -1,0 +1,275 @@
+package pleooauth
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"regexp"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+)
+
+// MaxRegistrationBytes is the largest registration document
+// [ParseRegistration] reads. A real one is well under a kilobyte.
+const MaxRegistrationBytes = 1 << 20
+
+// SyntaxError reports input to [ParseRegistration] that is not a JSON or
+// YAML document holding a mapping. It matches [ErrSyntax] with [errors.Is].
+// Its message comes from the position and the parser's description, never
+// from the input's text.
+type SyntaxError struct {
+	Line   int // 1-based; 0 when unknown
+	Column int // 1-based; 0 when unknown
+	Msg    string
+}
+
+func (e *SyntaxError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("pleooauth: registration is not valid JSON or YAML: line %d, column %d: %s", e.Line, e.Column, e.Msg)
+	}
+	return "pleooauth: registration is not valid JSON or YAML: " + e.Msg
+}
+
+// Is reports whether target is [ErrSyntax].
+func (e *SyntaxError) Is(target error) bool { return target == ErrSyntax }
+
+// ParseRegistration reads a registration from a JSON or YAML document (a
+// manifest kept in the partner's repository). YAML is converted to JSON
+// first, so both go through the same decoding.
+//
+// Mistakes in the content do not stop decoding. A field name it does not
+// know ([RuleUnknownField], with a suggestion), a client_secret or other
+// secret-looking field ([RuleSecretInRegistration]; its value is never read
+// into the result nor echoed), a field given twice ([RuleDuplicateField]) or
+// a value of the wrong type ([RuleWrongType]) is reported as a [FieldError]:
+// ParseRegistration then returns the registration decoded as far as it could
+// together with a [ValidationErrors] of those findings, so that a caller can
+// show them next to [Registration.Check]'s and the partner sees every
+// mistake in one pass.
+//
+// Only input that is not a JSON or YAML mapping at all (or is larger than
+// [MaxRegistrationBytes]) returns a nil registration and a [*SyntaxError]
+// with the line and column.
+func ParseRegistration(data []byte) (*Registration, error) {
+	if len(data) > MaxRegistrationBytes {
+		return nil, &SyntaxError{Msg: fmt.Sprintf("the document is %d bytes; at most %d are read", len(data), MaxRegistrationBytes)}
+	}
+	doc, err := toJSON(data)
+	if err != nil {
+		return nil, err
+	}
+	return decodeRegistration(doc)
+}
+
+var utf8BOM = []byte("\xef\xbb\xbf")
+
+// toJSON returns data as JSON: unchanged when it is JSON, converted when it
+// is YAML.
+func toJSON(data []byte) ([]byte, error) {
+	data = bytes.TrimPrefix(data, utf8BOM)
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 {
+		return nil, &SyntaxError{Msg: "the document is empty"}
+	}
+	looksJSON := trimmed[0] == '{' || trimmed[0] == '['
+	if looksJSON && json.Valid(data) {
+		return data, nil
+	}
+	doc, yerr := yaml.YAMLToJSON(data)
+	if yerr == nil {
+		return doc, nil
+	}
+	if looksJSON {
+		// Report what is wrong as JSON: that is what the partner wrote.
+		var v any
+		var serr *json.SyntaxError
+		if err := json.Unmarshal(data, &v); errors.As(err, &serr) {
+			line, col := position(data, serr.Offset)
+			return nil, &SyntaxError{Line: line, Column: col, Msg: scrub(serr.Error())}
+		}
+	}
+	serr := &SyntaxError{Msg: "the document could not be read as YAML"}
+	var yamlErr yaml.Error
+	if errors.As(yerr, &yamlErr) {
+		serr.Msg = scrub(yamlErr.GetMessage())
+		if tok := yamlErr.GetToken(); tok != nil && tok.Position != nil {
+			serr.Line, serr.Column = tok.Position.Line, tok.Position.Column
+		}
+	}
+	return nil, serr
+}
+
+// position turns a byte offset into a 1-based line and column.
+func position(data []byte, offset int64) (line, col int) {
+	offset = min(max(offset, 0), int64(len(data)))
+	before := data[:offset]
+	line = bytes.Count(before, []byte("\n")) + 1
+	col = int(offset) - (bytes.LastIndexByte(before, '\n') + 1)
+	if col == 0 {
+		col = 1
+	}
+	return line, col
+}
+
+// quoted matches a quoted run of more than three characters in a parser's
+// message, which may be a piece of the input.
+var quoted = regexp.MustCompile(`"[^"]{4,}"|'[^']{4,}'|` + "`[^`]{4,}`")
+
+// scrub removes pieces of the input from a parser's message: the input may
+// hold a secret on the broken line. A quoted single character, as in
+// "invalid character 'x'", is kept.
+func scrub(msg string) string {
+	msg = quoted.ReplaceAllString(msg, "(text omitted)")
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i]
+	}
+	return msg
+}
+
+// decodeRegistration decodes a JSON object field by field, so that one bad
+// field is one finding and the rest still decode.
+func decodeRegistration(doc []byte) (*Registration, error) {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, &SyntaxError{Msg: "the document could not be read"}
+	}
+	if tok == nil {
+		return nil, &SyntaxError{Line: 1, Column: 1, Msg: "the document is empty (null)"}
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, &SyntaxError{Line: 1, Column: 1, Msg: fmt.Sprintf("the document is %s; a registration is a mapping of field names to values", describeToken(tok))}
+	}
+	reg := &Registration{}
+	var findings ValidationErrors
+	seen := make(map[string]bool)
+	names := make([]string, len(fields))
+	for i, f := range fields {
+		names[i] = f.name
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, &SyntaxError{Msg: "the document could not be read"}
+		}
+		key, _ := tok.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, &SyntaxError{Msg: "the document could not be read"}
+		}
+		shown := shortKey(key)
+		if seen[key] {
+			findings = append(findings, FieldError{shown, RuleDuplicateField, fmt.Sprintf("%s is given more than once; keep one", shown)})
+			continue
+		}
+		seen[key] = true
+		i, known := fieldIndex[key]
+		switch {
+		case known:
+			f := fields[i]
+			if err := json.Unmarshal(raw, f.target(reg)); err != nil {
+				// Leave the field unset rather than half decoded; Check
+				// then treats it as missing.
+				reflect.ValueOf(f.target(reg)).Elem().SetZero()
+				findings = append(findings, FieldError{key, RuleWrongType,
+					fmt.Sprintf("%s must be %s, not %s", key, f.want, describeJSON(raw))})
+			}
+		case secretLooking(key):
+			findings = append(findings, FieldError{shown, RuleSecretInRegistration,
+				fmt.Sprintf("%s looks like a secret and does not belong in a registration file: Pleo issues the client secret after registration; keep it in a secret store and load it with CredentialsFromEnv (PLEO_CLIENT_SECRET or PLEO_CLIENT_SECRET_FILE). Its value was not read", shown)})
+		case key == "client_id":
+			findings = append(findings, FieldError{shown, RuleUnknownField,
+				"client_id is not part of a registration: Pleo issues it after registration; pass it in Credentials"})
+		default:
+			findings = append(findings, FieldError{shown, RuleUnknownField,
+				fmt.Sprintf("%s is not a registration field%s", shown, didYouMean(key, names))})
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, &SyntaxError{Msg: "the document could not be read"}
+	}
+	if len(findings) == 0 {
+		return reg, nil
+	}
+	sortByField(findings)
+	return reg, findings
+}
+
+// shortKey quotes a field name for a message when it needs it, and
+// shortens a long one: a key is the partner's text, never trusted to be
+// short or printable.
+func shortKey(key string) string {
+	const max = 64
+	if len(key) > max {
+		key = key[:max] + "..."
+	}
+	for _, r := range key {
+		if !(r == '_' || r == '-' || r == '.' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9') {
+			return fmt.Sprintf("%q", key)
+		}
+	}
+	return key
+}
+
+// secretWords are the pieces of a field name that mark it as holding a
+// secret. Known fields (token_endpoint_auth_method) are matched first.
+var secretWords = []string{"secret", "password", "passwd", "token", "apikey", "api_key", "private_key", "privatekey", "credential", "verifier", "access_key", "accesskey"}
+
+func secretLooking(key string) bool {
+	k := strings.ToLower(key)
+	for _, w := range secretWords {
+		if strings.Contains(k, w) {
+			return true
+		}
+	}
+	return false
+}
+
+func describeToken(tok json.Token) string {
+	switch tok.(type) {
+	case json.Delim:
+		return "a list"
+	case string:
+		return "a single string"
+	case float64, json.Number:
+		return "a single number"
+	case bool:
+		return "a single true/false value"
+	}
+	return "not a mapping"
+}
+
+// describeJSON names the kind of a JSON value without repeating it.
+func describeJSON(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '"':
+		return "a string"
+	case '[':
+		return "a list"
+	case '{':
+		return "a mapping"
+	case 't', 'f':
+		return "true/false"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+// ReadRegistration reads at most [MaxRegistrationBytes] from r and parses
+// them with [ParseRegistration].
+func ReadRegistration(r io.Reader) (*Registration, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxRegistrationBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("pleooauth: reading registration: %w", err)
+	}
+	return ParseRegistration(data)
+}

@@ -1,0 +1,393 @@
+package pleooauth
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestSeedExampleIsValidInBothEnvironments(t *testing.T) {
+	t.Parallel()
+	// The seed's own Example Registration must pass as Pleo wrote it.
+	for _, env := range environments {
+		report := seedExample().Check(env)
+		assert.Empty(t, report.Errors, "%s", env)
+		assert.Equal(t, []string{
+			"logo_uri:missing_recommended",
+			"initiation_uri:missing_recommended",
+			"settings_uri:missing_recommended",
+		}, rules(report.Warnings), "%s", env)
+		assert.NoError(t, seedExample().Validate(env))
+	}
+}
+
+func TestCompleteRegistrationHasNoFindings(t *testing.T) {
+	t.Parallel()
+	for _, env := range environments {
+		report := complete().Check(env)
+		assert.Empty(t, report.Errors, "%s", env)
+		assert.Empty(t, report.Warnings, "%s", env)
+		assert.True(t, report.Valid())
+		assert.NoError(t, report.Err())
+	}
+}
+
+type severity int
+
+const (
+	isError severity = iota
+	isWarning
+)
+
+// TestRules breaks one rule at a time in an otherwise complete
+// registration and expects exactly that finding.
+func TestRules(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		envs   []Environment // nil: both
+		mutate func(r *Registration)
+		field  string
+		rule   string
+		sev    severity
+		says   string // a piece of the message
+	}{
+		// client_name: required, trimmed, at most 100 characters, plain text,
+		// no Pleo branding.
+		{name: "client_name missing", mutate: func(r *Registration) { r.ClientName = "" }, field: "client_name", rule: RuleRequired, says: "brand name"},
+		{name: "client_name blank", mutate: func(r *Registration) { r.ClientName = "   " }, field: "client_name", rule: RuleRequired},
+		{name: "client_name untrimmed", mutate: func(r *Registration) { r.ClientName = " Example Client" }, field: "client_name", rule: RuleUntrimmed},
+		{name: "client_name NUL", mutate: func(r *Registration) { r.ClientName = "Example\x00Client" }, field: "client_name", rule: RuleControlCharacters},
+		{name: "client_name bidi override", mutate: func(r *Registration) { r.ClientName = "Example \u202eClient" }, field: "client_name", rule: RuleControlCharacters},
+		{name: "client_name invalid UTF-8", mutate: func(r *Registration) { r.ClientName = "Example \xff" }, field: "client_name", rule: RuleControlCharacters},
+		{name: "client_name too long", mutate: func(r *Registration) { r.ClientName = strings.Repeat("é", 101) }, field: "client_name", rule: RuleTooLong, says: "101 characters"},
+		{name: "client_name for Pleo", mutate: func(r *Registration) { r.ClientName = "Example Client for Pleo" }, field: "client_name", rule: RulePleoBranding},
+		{name: "client_name PLEO upper", mutate: func(r *Registration) { r.ClientName = "PLEO Sync" }, field: "client_name", rule: RulePleoBranding},
+		{name: "client_name Pleo inside a word", mutate: func(r *Registration) { r.ClientName = "ExportToPleo" }, field: "client_name", rule: RulePleoBranding},
+
+		// client_uri: required, absolute https with a host, clean.
+		{name: "client_uri missing", mutate: func(r *Registration) { r.ClientURI = "" }, field: "client_uri", rule: RuleRequired},
+		{name: "client_uri relative", mutate: func(r *Registration) { r.ClientURI = "client.example" }, field: "client_uri", rule: RuleNotAbsolute},
+		{name: "client_uri ftp", mutate: func(r *Registration) { r.ClientURI = "ftp://client.example/" }, field: "client_uri", rule: RuleUnsupportedScheme},
+		{name: "client_uri http", mutate: func(r *Registration) { r.ClientURI = "http://client.example/" }, field: "client_uri", rule: RuleHTTPSRequired},
+		{name: "client_uri loopback in production", envs: []Environment{Production}, mutate: func(r *Registration) { r.ClientURI = "http://localhost:3000/" }, field: "client_uri", rule: RuleLoopbackInProduction},
+		{name: "client_uri on pleo.io", mutate: func(r *Registration) { r.ClientURI = "https://pleo.io/" }, field: "client_uri", rule: RulePleoDomain},
+		{name: "client_uri on a pleo.io subdomain", mutate: func(r *Registration) { r.ClientURI = "https://App.PLEO.io./x" }, field: "client_uri", rule: RulePleoDomain},
+		{name: "client_uri userinfo", mutate: func(r *Registration) { r.ClientURI = "https://user@client.example/" }, field: "client_uri", rule: RuleUserinfo},
+		{name: "client_uri port 0", mutate: func(r *Registration) { r.ClientURI = "https://client.example:0/" }, field: "client_uri", rule: RuleInvalidPort},
+		{name: "client_uri empty port", mutate: func(r *Registration) { r.ClientURI = "https://client.example:/" }, field: "client_uri", rule: RuleInvalidPort},
+		{name: "client_uri space", mutate: func(r *Registration) { r.ClientURI = "https://client .example/" }, field: "client_uri", rule: RuleWhitespace},
+		{name: "client_uri bad escape", mutate: func(r *Registration) { r.ClientURI = "https://client.example/%zz" }, field: "client_uri", rule: RuleInvalidURI},
+		{name: "client_uri wildcard host", mutate: func(r *Registration) { r.ClientURI = "https://*.client.example/" }, field: "client_uri", rule: RuleWildcard},
+
+		// logo_uri: optional but recommended; on the client's site.
+		{name: "logo_uri missing", mutate: func(r *Registration) { r.LogoURI = "" }, field: "logo_uri", rule: RuleMissingRecommended, sev: isWarning, says: "square"},
+		{name: "logo_uri elsewhere", mutate: func(r *Registration) { r.LogoURI = "https://images.other.example/logo.png" }, field: "logo_uri", rule: RuleDifferentHost, sev: isWarning},
+		{name: "logo_uri data URL", mutate: func(r *Registration) { r.LogoURI = "data:image/png;base64,AAAA" }, field: "logo_uri", rule: RuleUnsupportedScheme},
+
+		// tos_uri and policy_uri: required, on the client's site.
+		{name: "tos_uri missing", mutate: func(r *Registration) { r.TOSURI = "" }, field: "tos_uri", rule: RuleRequired, says: "legal agreement"},
+		{name: "tos_uri elsewhere", mutate: func(r *Registration) { r.TOSURI = "https://legal.other.example/tos" }, field: "tos_uri", rule: RuleDifferentHost, sev: isWarning},
+		{name: "tos_uri javascript", mutate: func(r *Registration) { r.TOSURI = "javascript:alert(1)" }, field: "tos_uri", rule: RuleUnsupportedScheme},
+		{name: "policy_uri missing", mutate: func(r *Registration) { r.PolicyURI = "" }, field: "policy_uri", rule: RuleRequired},
+		{name: "policy_uri elsewhere", mutate: func(r *Registration) { r.PolicyURI = "https://example.org/privacy" }, field: "policy_uri", rule: RuleDifferentHost, sev: isWarning},
+
+		// contacts: at least one bare address, no duplicates.
+		{name: "contacts nil", mutate: func(r *Registration) { r.Contacts = nil }, field: "contacts", rule: RuleRequired},
+		{name: "contacts empty", mutate: func(r *Registration) { r.Contacts = []string{} }, field: "contacts", rule: RuleRequired},
+		{name: "contact empty string", mutate: func(r *Registration) { r.Contacts = []string{""} }, field: "contacts[0]", rule: RuleRequired},
+		{name: "contact display name", mutate: func(r *Registration) { r.Contacts = []string{"Name Surname <name.surname@example.io>"} }, field: "contacts[0]", rule: RuleNotBareEmail},
+		{name: "contact angle brackets", mutate: func(r *Registration) { r.Contacts = []string{"<name.surname@example.io>"} }, field: "contacts[0]", rule: RuleNotBareEmail},
+		{name: "contact not an email", mutate: func(r *Registration) { r.Contacts = []string{"name.surname"} }, field: "contacts[0]", rule: RuleInvalidEmail},
+		{name: "contact duplicate in other case", mutate: func(r *Registration) { r.Contacts = []string{"a@example.io", "A@Example.io"} }, field: "contacts[1]", rule: RuleDuplicate, says: "contacts[0]"},
+
+		// initiation_uri and settings_uri: optional but recommended.
+		{name: "initiation_uri missing", mutate: func(r *Registration) { r.InitiationURI = "" }, field: "initiation_uri", rule: RuleMissingRecommended, sev: isWarning, says: "start connecting"},
+		{name: "initiation_uri http", envs: []Environment{Production}, mutate: func(r *Registration) { r.InitiationURI = "http://client.example/connect" }, field: "initiation_uri", rule: RuleHTTPSRequired},
+		{name: "settings_uri missing", mutate: func(r *Registration) { r.SettingsURI = "" }, field: "settings_uri", rule: RuleMissingRecommended, sev: isWarning, says: "manage"},
+		{name: "settings_uri on pleo.io", mutate: func(r *Registration) { r.SettingsURI = "https://app.pleo.io/settings" }, field: "settings_uri", rule: RulePleoDomain},
+
+		// redirect_uris: at least one (the URI rules are in TestRedirectURIs).
+		{name: "redirect_uris nil", mutate: func(r *Registration) { r.RedirectURIs = nil }, field: "redirect_uris", rule: RuleRequired},
+		{name: "redirect_uri empty string", mutate: func(r *Registration) { r.RedirectURIs = []string{""} }, field: "redirect_uris[0]", rule: RuleRequired},
+
+		// scope: resource:permission entries, no duplicates, catalogue.
+		{name: "scope missing", mutate: func(r *Registration) { r.Scope = "" }, field: "scope", rule: RuleRequired},
+		{name: "scope blank", mutate: func(r *Registration) { r.Scope = "   " }, field: "scope", rule: RuleRequired},
+		{name: "scope dot form", mutate: func(r *Registration) { r.Scope = "users.read" }, field: "scope", rule: RuleMalformedScope, says: `did you mean "users:read"`},
+		{name: "scope upper case", mutate: func(r *Registration) { r.Scope = "Users:Read" }, field: "scope", rule: RuleMalformedScope},
+		{name: "scope tab separated", mutate: func(r *Registration) { r.Scope = "users:read\tusers:write" }, field: "scope", rule: RuleMalformedScope},
+		{name: "scope two colons", mutate: func(r *Registration) { r.Scope = "users:read:all" }, field: "scope", rule: RuleMalformedScope},
+		{name: "scope duplicate", mutate: func(r *Registration) { r.Scope = "users:read users:read" }, field: "scope", rule: RuleDuplicate},
+		{name: "scope unknown", mutate: func(r *Registration) { r.Scope = "user:read" }, field: "scope", rule: RuleUnknownScope, sev: isWarning, says: `did you mean "users:read"`},
+		{name: "scope unconfirmed", mutate: func(r *Registration) { r.Scope = "tag-groups:read" }, field: "scope", rule: RuleUnconfirmedScope, sev: isWarning},
+		{name: "scope legacy", mutate: func(r *Registration) { r.Scope = "export:read" }, field: "scope", rule: RuleLegacyScope, sev: isWarning},
+		{name: "scope test:test in production", envs: []Environment{Production}, mutate: func(r *Registration) { r.Scope = "test:test" }, field: "scope", rule: RuleTestScope, sev: isWarning},
+
+		// PKCE: required for public clients, recommended for the rest.
+		{name: "public client without PKCE", mutate: func(r *Registration) { r.TokenEndpointAuthMethod = AuthNone; r.PKCESupported = false }, field: "pkce_supported", rule: RulePKCERequired},
+		{name: "confidential client without PKCE", mutate: func(r *Registration) { r.PKCESupported = false }, field: "pkce_supported", rule: RulePKCERecommended, sev: isWarning},
+
+		// Enumerations.
+		{name: "auth method unknown", mutate: func(r *Registration) { r.TokenEndpointAuthMethod = "client_secret_jwt" }, field: "token_endpoint_auth_method", rule: RuleUnsupportedValue},
+		{name: "subject type capitalised", mutate: func(r *Registration) { r.SubjectType = "Company" }, field: "subject_type", rule: RuleUnsupportedValue, says: `did you mean "company"`},
+		{name: "subject type unknown", mutate: func(r *Registration) { r.SubjectType = "employee" }, field: "subject_type", rule: RuleUnsupportedValue},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			envs := tt.envs
+			if envs == nil {
+				envs = environments
+			}
+			for _, env := range envs {
+				r := complete()
+				tt.mutate(r)
+				report := r.Check(env)
+				found, other := report.Errors, report.Warnings
+				if tt.sev == isWarning {
+					found, other = other, found
+				}
+				f := requireFinding(t, found, tt.field, tt.rule)
+				assert.Empty(t, other, "%s: the other severity should be empty", env)
+				assert.Len(t, found, 1, "%s: exactly one finding: %v", env, rules(found))
+				assert.True(t, strings.HasPrefix(f.Message, tt.field+" "), "message starts with the field: %q", f.Message)
+				assert.Contains(t, f.Message, tt.says)
+			}
+		})
+	}
+}
+
+func TestRulesThatHoldInStagingOnly(t *testing.T) {
+	t.Parallel()
+	r := complete()
+	r.Scope = "test:test users:read"
+	r.ClientURI = "http://localhost:3000/"
+	r.RedirectURIs = []string{"http://localhost:3000/callback"}
+	r.LogoURI, r.TOSURI, r.PolicyURI = "http://localhost:3000/logo.png", "http://localhost:3000/tos", "http://localhost:3000/privacy"
+	r.InitiationURI, r.SettingsURI = "http://127.0.0.1:3000/connect", "http://[::1]:3000/settings"
+	report := r.Check(Staging)
+	assert.Empty(t, report.Errors)
+	assert.Empty(t, report.Warnings)
+}
+
+func TestClientNameAtTheLimit(t *testing.T) {
+	t.Parallel()
+	r := complete()
+	r.ClientName = strings.Repeat("é", MaxClientNameLength)
+	assert.NoError(t, r.Validate(Production))
+}
+
+func TestSubjectTypeSpellings(t *testing.T) {
+	t.Parallel()
+	for _, s := range []SubjectType{"", "none", "company", "organisation", "organization"} {
+		r := complete()
+		r.SubjectType = s
+		assert.NoError(t, r.Validate(Production), "%q", s)
+	}
+	assert.Equal(t, SubjectOrganisation, SubjectType("organization").Canonical())
+	assert.Equal(t, SubjectNone, SubjectType("").Canonical())
+	assert.Equal(t, SubjectCompany, SubjectCompany.Canonical())
+}
+
+func TestPublicClientWithPKCEIsValid(t *testing.T) {
+	t.Parallel()
+	r := complete()
+	r.TokenEndpointAuthMethod = AuthNone
+	assert.NoError(t, r.Validate(Production))
+	assert.True(t, r.IsPublic())
+}
+
+// TestRedirectURIs covers RFC 6749 section 3.1.2, RFC 8252 section 7.3,
+// the seed's loopback tip and the traps of Go's URL parser.
+func TestRedirectURIs(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		uri        string
+		staging    string // rule expected in Staging; "" means accepted
+		production string
+	}{
+		{"https://client.example/callback", "", ""},
+		{"https://client.example/callback?tenant=1", "", ""},
+		{"https://client.example:8443/callback", "", ""},
+		{"http://localhost/callback", "", RuleLoopbackInProduction},
+		{"http://localhost:8080/callback", "", RuleLoopbackInProduction},
+		{"http://127.0.0.1:53682/callback", "", RuleLoopbackInProduction},
+		{"http://[::1]:8080/callback", "", RuleLoopbackInProduction},
+		{"https://localhost/callback", "", RuleLoopbackInProduction},
+		{"https://127.0.0.5/callback", "", RuleLoopbackInProduction},
+		{"https://app.localhost/callback", "", RuleLoopbackInProduction},
+		// Look-alikes of loopback are not loopback.
+		{"http://localhost.evil.example/callback", RuleHTTPSRequired, RuleHTTPSRequired},
+		{"http://127.0.0.1.nip.io/callback", RuleHTTPSRequired, RuleHTTPSRequired},
+		{"http://127.000.000.001/callback", RuleHTTPSRequired, RuleHTTPSRequired},
+		{"http://[::ffff:127.0.0.1]/callback", RuleHTTPSRequired, RuleLoopbackInProduction},
+		{"http://[0:0:0:0:0:0:0:1]/callback", RuleHTTPSRequired, RuleLoopbackInProduction},
+		{"http://LOCALHOST/callback", RuleHTTPSRequired, RuleLoopbackInProduction},
+		{"http://localhost./callback", RuleHTTPSRequired, RuleLoopbackInProduction},
+		{"http://127.0.0.2/callback", RuleHTTPSRequired, RuleLoopbackInProduction},
+		{"http://client.example/callback", RuleHTTPSRequired, RuleHTTPSRequired},
+		{"http://0.0.0.0:8080/callback", RuleHTTPSRequired, RuleHTTPSRequired},
+		// Fragments, including the bare "#" url.Parse hides.
+		{"https://client.example/callback#", RuleFragment, RuleFragment},
+		{"https://client.example/callback#done", RuleFragment, RuleFragment},
+		{"https://user:pass@client.example/callback", RuleUserinfo, RuleUserinfo},
+		{"https://user@client.example/callback", RuleUserinfo, RuleUserinfo},
+		{"https://*.client.example/callback", RuleWildcard, RuleWildcard},
+		{"https://client.example/*", RuleWildcard, RuleWildcard},
+		{"https://client.example/callback?next=*", RuleWildcard, RuleWildcard},
+		// url.Parse accepts any digits as a port.
+		{"https://client.example:99999/callback", RuleInvalidPort, RuleInvalidPort},
+		{"https://client.example:65536/callback", RuleInvalidPort, RuleInvalidPort},
+		{"https://client.example:0/callback", RuleInvalidPort, RuleInvalidPort},
+		{"https://client.example:/callback", RuleInvalidPort, RuleInvalidPort},
+		{"https://client.example:65535/callback", "", ""},
+		{"https://client.example:http/callback", RuleInvalidURI, RuleInvalidURI},
+		// url.ParseRequestURI accepts "/callback"; it has no host.
+		{"/callback", RuleNotAbsolute, RuleNotAbsolute},
+		{"client.example/callback", RuleNotAbsolute, RuleNotAbsolute},
+		{"//client.example/callback", RuleNotAbsolute, RuleNotAbsolute},
+		{"https:///callback", RuleNotAbsolute, RuleNotAbsolute},
+		{"https:callback", RuleNotAbsolute, RuleNotAbsolute},
+		{"https://:443/callback", RuleNotAbsolute, RuleNotAbsolute},
+		// Other schemes: Pleo asks for https.
+		{"javascript:alert(1)", RuleUnsupportedScheme, RuleUnsupportedScheme},
+		{"data:text/html,<script>alert(1)</script>", RuleUnsupportedScheme, RuleUnsupportedScheme},
+		{"file:///etc/passwd", RuleUnsupportedScheme, RuleUnsupportedScheme},
+		{"com.example.app:/oauth2redirect", RuleUnsupportedScheme, RuleUnsupportedScheme},
+		{"ws://localhost/callback", RuleUnsupportedScheme, RuleUnsupportedScheme},
+		// White space and control characters.
+		{"https://client.example/call back", RuleWhitespace, RuleWhitespace},
+		{" https://client.example/callback", RuleWhitespace, RuleWhitespace},
+		{"https://client.example/callback\n", RuleWhitespace, RuleWhitespace},
+		{"https://client.example/\x7fcallback", RuleWhitespace, RuleWhitespace},
+		{"https://client.example/\u00a0callback", RuleWhitespace, RuleWhitespace},
+		{"https://auth.pleo.io/callback", RulePleoDomain, RulePleoDomain},
+	}
+	for _, tt := range tests {
+		t.Run(tt.uri, func(t *testing.T) {
+			t.Parallel()
+			for env, want := range map[Environment]string{Staging: tt.staging, Production: tt.production} {
+				r := complete()
+				r.RedirectURIs = []string{tt.uri}
+				report := r.Check(env)
+				assert.Empty(t, report.Warnings, "%s", env)
+				if want == "" {
+					assert.Empty(t, report.Errors, "%s", env)
+					continue
+				}
+				requireFinding(t, report.Errors, "redirect_uris[0]", want)
+			}
+		})
+	}
+}
+
+func TestRedirectURIDuplicatesAreExactStrings(t *testing.T) {
+	t.Parallel()
+	r := complete()
+	r.RedirectURIs = []string{
+		"https://client.example/callback",
+		"https://client.example/callback/", // another URI to Pleo
+		"https://CLIENT.example/callback",  // and so is this
+		"https://client.example/callback",
+	}
+	report := r.Check(Production)
+	assert.Equal(t, []string{"redirect_uris[3]:duplicate"}, rules(report.Errors))
+	assert.Contains(t, report.Errors[0].Message, "redirect_uris[0]")
+}
+
+func TestEveryProblemAtOnceInFormOrder(t *testing.T) {
+	t.Parallel()
+	r := &Registration{}
+	r.ClientName = "Pleo Helper"
+	r.ClientURI = "http://client.example/"
+	r.Contacts = []string{"Bob <bob@client.example>", "nope"}
+	r.RedirectURIs = []string{"https://client.example/cb#x", "javascript:alert(1)"}
+	r.Scope = "users.read"
+	r.TokenEndpointAuthMethod = AuthNone
+	report := r.Check(Production)
+	assert.Equal(t, []string{
+		"client_name:pleo_branding",
+		"client_uri:https_required",
+		"tos_uri:required",
+		"policy_uri:required",
+		"contacts[0]:not_bare_email",
+		"contacts[1]:invalid_email",
+		"redirect_uris[0]:fragment",
+		"redirect_uris[1]:unsupported_scheme",
+		"scope:malformed_scope",
+		"pkce_supported:pkce_required",
+	}, rules(report.Errors))
+	assert.Equal(t, []string{
+		"logo_uri:missing_recommended",
+		"initiation_uri:missing_recommended",
+		"settings_uri:missing_recommended",
+	}, rules(report.Warnings))
+}
+
+func TestUnknownEnvironment(t *testing.T) {
+	t.Parallel()
+	report := complete().Check("dev")
+	require.Len(t, report.Errors, 1)
+	assert.Equal(t, RuleUnknownEnvironment, report.Errors[0].Rule)
+	assert.Equal(t, "", report.Errors[0].Field)
+	assert.Equal(t, `Environment "dev" is not known: use "staging" or "production"`, report.Errors[0].Message)
+}
+
+func TestNilRegistrationReportsRequiredFields(t *testing.T) {
+	t.Parallel()
+	var r *Registration
+	report := r.Check(Staging)
+	assert.Equal(t, []string{
+		"client_name:required", "client_uri:required", "tos_uri:required", "policy_uri:required",
+		"contacts:required", "redirect_uris:required", "scope:required",
+	}, rules(report.Errors))
+}
+
+func TestValidationErrorsAsError(t *testing.T) {
+	t.Parallel()
+	r := complete()
+	r.ClientName = ""
+	r.Scope = "users.read"
+	err := r.Validate(Production)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, ErrInvalidRegistration)
+	assert.NotErrorIs(t, err, ErrSyntax)
+
+	var verrs ValidationErrors
+	require.ErrorAs(t, err, &verrs)
+	assert.Len(t, verrs, 2)
+
+	var fe FieldError
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, "client_name", fe.Field)
+
+	assert.True(t, strings.HasPrefix(err.Error(), "pleooauth: invalid registration: client_name is required"), err.Error())
+	assert.Contains(t, err.Error(), `; scope entry "users.read"`)
+
+	// Wrapped, it still matches.
+	wrapped := errors.Join(errors.New("loading registration.yaml"), err)
+	assert.ErrorIs(t, wrapped, ErrInvalidRegistration)
+}
+
+func TestFieldRank(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		path      string
+		rank, idx int
+	}{
+		{"client_name", 0, -1},
+		{"redirect_uris[12]", 8, 12},
+		{"redirect_uris[x]", 8, -1},
+		{"unknown", len(fields), -1},
+		{"", len(fields), -1},
+		{"[", len(fields), -1},
+	} {
+		rank, idx := fieldRank(tt.path)
+		assert.Equal(t, tt.rank, rank, tt.path)
+		assert.Equal(t, tt.idx, idx, tt.path)
+	}
+}
