@@ -91,11 +91,11 @@ func WithEndpoint(e oauth2.Endpoint) ConfigOption {
 // The returned config holds the raw client secret in ClientSecret, as
 // x/oauth2 needs it; do not log or print the config.
 func (r *Registration) OAuth2Config(env Environment, creds Credentials, opts ...ConfigOption) (*oauth2.Config, error) {
-	if err := r.Validate(env); err != nil {
-		return nil, err
-	}
 	endpoint, err := env.Endpoint()
 	if err != nil {
+		return nil, err
+	}
+	if err := r.Validate(env); err != nil {
 		return nil, err
 	}
 	if err := r.checkCredentials(creds); err != nil {

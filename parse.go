@@ -38,8 +38,9 @@ func (e *SyntaxError) Error() string {
 func (e *SyntaxError) Is(target error) bool { return target == ErrSyntax }
 
 // ParseRegistration reads a registration from a JSON or YAML document (a
-// manifest kept in the partner's repository). YAML is converted to JSON
-// first, so both go through the same decoding.
+// manifest kept in the partner's repository). A document that starts with
+// "{" is JSON; any other is YAML, which is converted to JSON first, so both
+// go through the same decoding.
 //
 // Mistakes in the content do not stop decoding. A field name it does not
 // know ([RuleUnknownField], with a suggestion), a client_secret or other
@@ -67,34 +68,35 @@ func ParseRegistration(data []byte) (*Registration, error) {
 
 var utf8BOM = []byte("\xef\xbb\xbf")
 
-// toJSON returns data as JSON: unchanged when it is JSON, converted when it
-// is YAML.
+// toJSON returns data as JSON. A document whose first character (after
+// white space and a byte-order mark) is "{" or "[" is JSON and must be valid
+// JSON; anything else is YAML and is converted. Deciding by the first
+// character keeps a broken JSON file from being read as a YAML flow mapping
+// that happens to parse.
 func toJSON(data []byte) ([]byte, error) {
 	data = bytes.TrimPrefix(data, utf8BOM)
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 {
 		return nil, &SyntaxError{Msg: "the document is empty"}
 	}
-	looksJSON := trimmed[0] == '{' || trimmed[0] == '['
-	if looksJSON && json.Valid(data) {
-		return data, nil
-	}
-	doc, yerr := yaml.YAMLToJSON(data)
-	if yerr == nil {
-		return doc, nil
-	}
-	if looksJSON {
-		// Report what is wrong as JSON: that is what the partner wrote.
+	if trimmed[0] == '{' || trimmed[0] == '[' {
 		var v any
 		var serr *json.SyntaxError
 		if err := json.Unmarshal(data, &v); errors.As(err, &serr) {
 			line, col := position(data, serr.Offset)
 			return nil, &SyntaxError{Line: line, Column: col, Msg: scrub(serr.Error())}
+		} else if err != nil {
+			return nil, &SyntaxError{Msg: "the JSON document could not be read"}
 		}
+		return data, nil
+	}
+	doc, err := yaml.YAMLToJSON(data)
+	if err == nil {
+		return doc, nil
 	}
 	serr := &SyntaxError{Msg: "the document could not be read as YAML"}
 	var yamlErr yaml.Error
-	if errors.As(yerr, &yamlErr) {
+	if errors.As(err, &yamlErr) {
 		serr.Msg = scrub(yamlErr.GetMessage())
 		if tok := yamlErr.GetToken(); tok != nil && tok.Position != nil {
 			serr.Line, serr.Column = tok.Position.Line, tok.Position.Column

@@ -1,0 +1,98 @@
+package pleooauth
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+)
+
+// RFC 7636 Appendix B.
+const (
+	rfcVerifier  = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+	rfcChallenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+)
+
+func TestRFC7636AppendixB(t *testing.T) {
+	t.Parallel()
+	require.NoError(t, ValidateVerifier(rfcVerifier))
+	require.NoError(t, ValidateS256Challenge(rfcChallenge))
+	require.NoError(t, VerifyS256(rfcVerifier, rfcChallenge))
+	p := PKCE{Verifier: NewSecret(rfcVerifier), Challenge: rfcChallenge}
+	cfg := &oauth2.Config{ClientID: "c", Endpoint: StagingEndpoint}
+	u, err := url.Parse(cfg.AuthCodeURL("state", p.AuthCodeOption()))
+	require.NoError(t, err)
+	assert.Equal(t, rfcChallenge, u.Query().Get("code_challenge"))
+	assert.Equal(t, "S256", u.Query().Get("code_challenge_method"))
+	assert.NotContains(t, u.String(), rfcVerifier)
+}
+
+func TestNewPKCE(t *testing.T) {
+	t.Parallel()
+	seen := map[string]bool{}
+	for range 100 {
+		p := NewPKCE()
+		v := p.Verifier.Reveal()
+		require.NoError(t, ValidateVerifier(v))
+		assert.Len(t, v, 43)
+		require.NoError(t, ValidateS256Challenge(p.Challenge))
+		require.NoError(t, VerifyS256(v, p.Challenge))
+		assert.False(t, seen[v], "verifier repeated")
+		seen[v] = true
+		assert.NotContains(t, fmt.Sprintf("%v %+v %#v", p, p, p), v)
+	}
+}
+
+func TestPKCEOptionsMatchXOAuth2(t *testing.T) {
+	t.Parallel()
+	p := NewPKCE()
+	cfg := &oauth2.Config{ClientID: "c", Endpoint: StagingEndpoint}
+	ours := cfg.AuthCodeURL("s", p.AuthCodeOption())
+	theirs := cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(p.Verifier.Reveal()))
+	assert.Equal(t, theirs, ours)
+	assert.Contains(t, ours, "code_challenge="+p.Challenge)
+}
+
+func TestValidateVerifier(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		v    string
+		says string
+	}{
+		{strings.Repeat("a", 42), "42 characters long"},
+		{strings.Repeat("a", 129), "129 characters long"},
+		{"", "0 characters long"},
+		{strings.Repeat("a", 42) + "+", "character 43"},
+		{strings.Repeat("a", 42) + "=", "character 43"},
+		{"é" + strings.Repeat("a", 42), "character 1"},
+	} {
+		err := ValidateVerifier(tt.v)
+		require.ErrorIs(t, err, ErrInvalidVerifier, tt.v)
+		assert.Contains(t, err.Error(), tt.says)
+		if len(tt.v) > 0 {
+			assert.NotContains(t, err.Error(), tt.v)
+		}
+	}
+	for _, v := range []string{strings.Repeat("a", 43), strings.Repeat("~", 128), "AZaz09-._~" + strings.Repeat("x", 33)} {
+		assert.NoError(t, ValidateVerifier(v), v)
+	}
+}
+
+func TestVerifyS256(t *testing.T) {
+	t.Parallel()
+	other := NewPKCE()
+	assert.ErrorIs(t, VerifyS256(other.Verifier.Reveal(), rfcChallenge), ErrVerifierMismatch)
+	// plain: the verifier itself as challenge must not pass.
+	assert.Error(t, VerifyS256(rfcVerifier, rfcVerifier))
+	assert.ErrorIs(t, VerifyS256("short", rfcChallenge), ErrInvalidVerifier)
+	assert.ErrorIs(t, VerifyS256(rfcVerifier, rfcChallenge+"="), ErrInvalidVerifier)
+	assert.ErrorIs(t, VerifyS256(rfcVerifier, strings.Replace(rfcChallenge, "-", "+", 1)), ErrInvalidVerifier)
+	assert.ErrorIs(t, VerifyS256(rfcVerifier, ""), ErrInvalidVerifier)
+	err := VerifyS256(other.Verifier.Reveal(), rfcChallenge)
+	assert.NotContains(t, err.Error(), other.Verifier.Reveal())
+	assert.NotContains(t, err.Error(), rfcChallenge)
+}
