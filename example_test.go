@@ -3,8 +3,8 @@ package pleooauth_test
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"log/slog"
+	"maps"
 	"net/url"
 	"os"
 	"slices"
