@@ -1,6 +1,8 @@
 package pleooauth
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -60,4 +62,8 @@ func requireFinding(t *testing.T, findings []FieldError, field, rule string) Fie
 	require.Len(t, found, 1, "findings for %s: %v", field, rules(findings))
 	require.Equal(t, rule, found[0].Rule, "findings: %v", rules(findings))
 	return found[0]
+}
+
+func readTestdata(name string) ([]byte, error) {
+	return os.ReadFile(filepath.Join("testdata", name))
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
 )
 
 // MaxRegistrationBytes is the largest registration document
@@ -90,11 +92,15 @@ func toJSON(data []byte) ([]byte, error) {
 		}
 		return data, nil
 	}
-	doc, err := yaml.YAMLToJSON(data)
+	doc, err := yamlToJSON(data)
 	if err == nil {
 		return doc, nil
 	}
-	serr := &SyntaxError{Msg: "the document could not be read as YAML"}
+	var serr *SyntaxError
+	if errors.As(err, &serr) {
+		return nil, serr
+	}
+	serr = &SyntaxError{Msg: "the document could not be read as YAML"}
 	var yamlErr yaml.Error
 	if errors.As(err, &yamlErr) {
 		serr.Msg = scrub(yamlErr.GetMessage())
@@ -103,6 +109,40 @@ func toJSON(data []byte) ([]byte, error) {
 		}
 	}
 	return nil, serr
+}
+
+// yamlToJSON converts YAML to JSON, refusing aliases (*name): expanding
+// them is how a few hundred bytes of YAML become gigabytes ("billion
+// laughs"), and a registration has no use for them.
+func yamlToJSON(data []byte) ([]byte, error) {
+	file, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil, err
+	}
+	var alias aliasFinder
+	for _, doc := range file.Docs {
+		ast.Walk(&alias, doc)
+	}
+	if alias.found != nil {
+		serr := &SyntaxError{Msg: "YAML aliases (*name) are not accepted in a registration; write the value out"}
+		if tok := alias.found.GetToken(); tok != nil && tok.Position != nil {
+			serr.Line, serr.Column = tok.Position.Line, tok.Position.Column
+		}
+		return nil, serr
+	}
+	return yaml.YAMLToJSON(data)
+}
+
+type aliasFinder struct{ found *ast.AliasNode }
+
+func (a *aliasFinder) Visit(n ast.Node) ast.Visitor {
+	if alias, ok := n.(*ast.AliasNode); ok && a.found == nil {
+		a.found = alias
+	}
+	if a.found != nil {
+		return nil
+	}
+	return a
 }
 
 // position turns a byte offset into a 1-based line and column.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -166,6 +167,8 @@ func TestParseRegistrationSyntaxErrors(t *testing.T) {
 		// A document that starts with "{" is read as JSON, not as YAML flow.
 		{"YAML flow mapping", "{client_name: Example}", 1, 2, "invalid character 'c'"},
 		{"duplicate YAML key", "scope: a:b\nscope: c:d\n", 2, 1, "already defined"},
+		{"YAML alias", "a: &x [1, 2]\nb: *x\n", 2, 4, "aliases"},
+		{"YAML merge key", "base: &b {scope: users:read}\nprod:\n  <<: *b\n", 3, 7, "aliases"},
 		{"tab indentation", "contacts:\n\t- a@b.io\n", 2, 1, ""},
 	}
 	for _, tt := range tests {
@@ -207,8 +210,20 @@ func TestSyntaxErrorsDoNotEchoTheInput(t *testing.T) {
 
 func TestParseRegistrationLimits(t *testing.T) {
 	t.Parallel()
+	// "Billion laughs": each level repeats the previous one ten times.
+	var bomb strings.Builder
+	bomb.WriteString("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n")
+	for i := 1; i < 9; i++ {
+		fmt.Fprintf(&bomb, "a%d: &a%d [%s]\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*a%d, ", i-1), 10), ", "))
+	}
+	start := time.Now()
+	_, err := ParseRegistration([]byte(bomb.String()))
+	require.ErrorIs(t, err, ErrSyntax)
+	assert.Contains(t, err.Error(), "aliases")
+	assert.Less(t, time.Since(start), time.Second)
+
 	big := make([]byte, MaxRegistrationBytes+1)
-	_, err := ParseRegistration(big)
+	_, err = ParseRegistration(big)
 	require.ErrorIs(t, err, ErrSyntax)
 	assert.Contains(t, err.Error(), "at most 1048576")
 

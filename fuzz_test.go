@@ -1,0 +1,234 @@
+package pleooauth
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+	"unicode"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Seed corpora live in testdata/fuzz/<FuzzName>; the f.Add calls below add
+// the shipped examples. Run one target with, for example:
+//
+//	go test -run '^$' -fuzz '^FuzzParseRegistration$' -fuzztime 30s .
+
+func addFiles(f *testing.F, names ...string) {
+	for _, name := range names {
+		data, err := readTestdata(name)
+		require.NoError(f, err)
+		f.Add(data)
+	}
+}
+
+func FuzzParseRegistration(f *testing.F) {
+	addFiles(f, "seed-example.yaml", "seed-example.json")
+	f.Add([]byte("client_name: [1\n"))
+	f.Add([]byte(`{"client_name": 1, "x": {"y": [1, 2]}}`))
+	f.Add([]byte("a: &a [*a, *a]\nb: *a\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := ParseRegistration(data)
+		var serr *SyntaxError
+		if errors.As(err, &serr) {
+			if r != nil {
+				t.Fatal("a syntax error returns no registration")
+			}
+			if !errors.Is(err, ErrSyntax) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("bad syntax error: %q", err)
+			}
+			return
+		}
+		if r == nil {
+			t.Fatalf("no registration and no syntax error: %v", err)
+		}
+		if err != nil {
+			var verrs ValidationErrors
+			if !errors.As(err, &verrs) || !errors.Is(err, ErrInvalidRegistration) {
+				t.Fatalf("content findings must be ValidationErrors: %T %v", err, err)
+			}
+			checkFindings(t, verrs)
+		}
+		for _, env := range environments {
+			report := r.Check(env)
+			checkFindings(t, report.Errors)
+			checkFindings(t, report.Warnings)
+		}
+		if err == nil {
+			// What parses cleanly marshals and parses back to the same.
+			out, merr := json.Marshal(r)
+			if merr != nil {
+				t.Fatal(merr)
+			}
+			back, berr := ParseRegistration(out)
+			if berr != nil {
+				t.Fatalf("round trip: %v", berr)
+			}
+			if again, _ := json.Marshal(back); !bytes.Equal(out, again) {
+				t.Fatalf("round trip changed the registration:\n%s\n%s", out, again)
+			}
+		}
+	})
+}
+
+// checkFindings asserts what every finding promises: a known-shaped rule,
+// a message, form order.
+func checkFindings(t *testing.T, findings []FieldError) {
+	t.Helper()
+	prevRank, prevIdx := -1, -1
+	for _, f := range findings {
+		if f.Rule == "" || strings.ToLower(f.Rule) != f.Rule || strings.ContainsFunc(f.Rule, func(r rune) bool { return r != '_' && !unicode.IsLower(r) }) {
+			t.Fatalf("rule %q is not lower_snake", f.Rule)
+		}
+		if f.Message == "" {
+			t.Fatalf("empty message for %s", f.Rule)
+		}
+		rank, idx := fieldRank(f.Field)
+		if rank < prevRank || rank == prevRank && idx < prevIdx && rank < len(fields) {
+			t.Fatalf("findings out of form order at %q: %v", f.Field, rules(findings))
+		}
+		prevRank, prevIdx = rank, idx
+	}
+}
+
+// FuzzSecretNeverEchoed puts a marked secret in a registration file, in
+// several shapes, and checks that no finding or error ever shows it.
+func FuzzSecretNeverEchoed(f *testing.F) {
+	f.Add("12345a6bcd789ef012abcd34ef5a6b", uint8(0))
+	f.Add("\"unterminated", uint8(1))
+	f.Add("[broken", uint8(2))
+	f.Add("x\n  - y", uint8(3))
+	f.Fuzz(func(t *testing.T, value string, shape uint8) {
+		const marker = "QZXSECRETQZX"
+		secret := marker + value
+		var doc string
+		switch shape % 5 {
+		case 0:
+			doc = "client_name: Example Client\nclient_secret: " + secret + "\n"
+		case 1:
+			doc = "client_secret: \"" + secret + "\"\nscope: users:read\n"
+		case 2:
+			doc = `{"client_secret": "` + secret + `", "scope": "users:read"}`
+		case 3:
+			doc = "client_name: Example\npassword: '" + secret + "'\n"
+		case 4:
+			doc = `{"client_secret": ` + secret + `}`
+		}
+		r, err := ParseRegistration([]byte(doc))
+		if err != nil && strings.Contains(err.Error(), marker) {
+			t.Fatalf("error echoes the secret: %q", err)
+		}
+		if r == nil {
+			return
+		}
+		if out, _ := json.Marshal(r); bytes.Contains(out, []byte(marker)) {
+			t.Fatalf("the secret was decoded into the registration: %s", out)
+		}
+	})
+}
+
+func FuzzRedirectURI(f *testing.F) {
+	for _, s := range []string{
+		"https://client.example/callback", "http://localhost:8080/cb", "http://[::1]/cb", "http://127.0.0.1:1/cb",
+		"https://client.example/cb#", "javascript:alert(1)", "https://u@h/", "https://h:99999/", "/cb",
+		"http://[::ffff:127.0.0.1]/cb", "https://*.h/", "https://h:/", "HTTP://LOCALHOST/",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		for _, env := range environments {
+			r := complete()
+			r.RedirectURIs = []string{raw}
+			report := r.Check(env)
+			checkFindings(t, report.Errors)
+			accepted := true
+			for _, e := range report.Errors {
+				if e.Field == "redirect_uris[0]" {
+					accepted = false
+				}
+				if e.Field != "redirect_uris[0]" {
+					t.Fatalf("a redirect URI caused a finding on %s: %v", e.Field, e)
+				}
+			}
+			if !accepted {
+				continue
+			}
+			// Whatever is accepted keeps every promise of the rules.
+			u, err := url.Parse(raw)
+			if err != nil {
+				t.Fatalf("accepted %q, which does not parse: %v", raw, err)
+			}
+			switch {
+			case strings.ContainsAny(raw, "#*"):
+				t.Fatalf("accepted %q with a fragment or wildcard", raw)
+			case u.User != nil:
+				t.Fatalf("accepted %q with userinfo", raw)
+			case u.Hostname() == "" || !u.IsAbs():
+				t.Fatalf("accepted %q without a host", raw)
+			case strings.ContainsFunc(raw, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
+				t.Fatalf("accepted %q with white space", raw)
+			case u.Scheme != "https" && u.Scheme != "http":
+				t.Fatalf("accepted scheme %q", u.Scheme)
+			case env == Production && u.Scheme != "https":
+				t.Fatalf("accepted %q in Production", raw)
+			case env == Production && isLoopbackHost(strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")):
+				t.Fatalf("accepted loopback %q in Production", raw)
+			case u.Scheme == "http" && !isExactLoopback(u):
+				t.Fatalf("accepted http %q for a host that is not spelled as loopback", raw)
+			}
+		}
+	})
+}
+
+func FuzzParseScopes(f *testing.F) {
+	for _, s := range []string{"users:read users:write", "users.read", "  a:b  ", "a:b:c", "test:test", "Users:Read", "a:b\tc:d"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		scopes, err := ParseScopes(s)
+		if err != nil && !errors.Is(err, ErrInvalidScope) {
+			t.Fatalf("unexpected error type: %v", err)
+		}
+		seen := map[Scope]bool{}
+		for _, sc := range scopes {
+			if !wellFormedScope(string(sc)) || seen[sc] {
+				t.Fatalf("returned malformed or repeated scope %q", sc)
+			}
+			seen[sc] = true
+		}
+		if err == nil {
+			for tok := range strings.SplitSeq(s, " ") {
+				if tok != "" && !seen[Scope(tok)] {
+					t.Fatalf("dropped %q without an error", tok)
+				}
+			}
+		}
+		joined := make([]string, len(scopes))
+		for i, sc := range scopes {
+			joined[i] = string(sc)
+		}
+		again, err := ParseScopes(strings.Join(joined, " "))
+		if err != nil || len(again) != len(scopes) {
+			t.Fatalf("well-formed scopes do not parse back: %v %v", again, err)
+		}
+	})
+}
+
+func FuzzCheckLogo(f *testing.F) {
+	f.Add(encodePNG(f, 4, 4))
+	f.Add(pngHeader(100000, 1))
+	f.Add(webpLossless(16, 16))
+	f.Add([]byte(`<svg viewBox="0 0 1 1"/>`))
+	f.Add([]byte(`<svg width="1in" height="96"/>`))
+	f.Add([]byte("GIF89a\x01\x00\x01\x00"))
+	f.Add([]byte("\xff\xd8\xff\xe0"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		err := CheckLogo(bytes.NewReader(data))
+		if err != nil && !errors.Is(err, ErrInvalidLogo) {
+			t.Fatalf("error does not match ErrInvalidLogo: %v", err)
+		}
+	})
+}
