@@ -144,7 +144,8 @@ var structValidator = sync.OnceValue(func() *validator.Validate {
 // [ValidationErrors] holding every error (not the warnings) at once. It is
 // [Registration.Check] followed by [Report.Err].
 func (r *Registration) Validate(env Environment) error {
-	return r.Check(env).Err()
+	c := &checker{env: env, errorsOnly: true}
+	return c.run(r).Err()
 }
 
 // Check checks the registration against every rule Pleo states for env and
@@ -154,10 +155,15 @@ func (r *Registration) Validate(env Environment) error {
 // Rules that Pleo leaves open are read the safer way and documented where
 // they are checked; the package documentation lists them.
 func (r *Registration) Check(env Environment) Report {
+	c := &checker{env: env}
+	return c.run(r)
+}
+
+func (c *checker) run(r *Registration) Report {
 	if r == nil {
 		r = &Registration{}
 	}
-	c := &checker{env: env}
+	env := c.env
 	if !env.valid() {
 		c.errorf("", RuleUnknownEnvironment, "environment %q is not known: use %q or %q", env, Staging, Production)
 		return c.rep
@@ -184,8 +190,9 @@ func (r *Registration) Check(env Environment) Report {
 }
 
 type checker struct {
-	env Environment
-	rep Report
+	env        Environment
+	errorsOnly bool // Validate: skip building warnings
+	rep        Report
 }
 
 func (c *checker) errorf(field, rule, format string, args ...any) {
@@ -193,6 +200,9 @@ func (c *checker) errorf(field, rule, format string, args ...any) {
 }
 
 func (c *checker) warnf(field, rule, format string, args ...any) {
+	if c.errorsOnly {
+		return
+	}
 	c.rep.Warnings = append(c.rep.Warnings, FieldError{field, rule, message(field, format, args)})
 }
 
@@ -255,7 +265,7 @@ func purposeOf(name string) string {
 }
 
 func (c *checker) recommended(field, value string) {
-	if value == "" {
+	if value == "" && !c.errorsOnly {
 		c.warnf(field, RuleMissingRecommended, "is not set; %s", purposeOf(field))
 	}
 }
@@ -278,9 +288,20 @@ func (c *checker) clientName(name string) {
 	// Seed: "Do not use Pleo branding or claim your app is a Pleo client."
 	// The word is matched anywhere and in any case ("ExportToPleo" too):
 	// the safer reading of "branding".
-	if strings.Contains(strings.ToLower(name), "pleo") {
+	if containsFold(name, "pleo") {
 		c.errorf(f, RulePleoBranding, "contains the word Pleo; Pleo asks partners not to use Pleo branding or claim the app is a Pleo client: use your own brand name, such as \"Example Client\" rather than \"Example Client for Pleo\"")
 	}
+}
+
+// containsFold reports whether substr is in s, ignoring ASCII case, without
+// allocating a lowered copy of s.
+func containsFold(s, substr string) bool {
+	for i := 0; i+len(substr) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(substr)], substr) {
+			return true
+		}
+	}
+	return false
 }
 
 // isControl reports control characters, and the bidirectional overrides and
@@ -291,7 +312,10 @@ func isControl(r rune) bool {
 }
 
 func (c *checker) contacts(contacts []string) {
-	seen := make(map[string]int, len(contacts))
+	var seen map[string]int
+	if len(contacts) > 1 {
+		seen = make(map[string]int, len(contacts))
+	}
 	for i, contact := range contacts {
 		f := "contacts[" + strconv.Itoa(i) + "]"
 		if strings.TrimSpace(contact) == "" {
@@ -308,6 +332,9 @@ func (c *checker) contacts(contacts []string) {
 			c.errorf(f, RuleNotBareEmail, "must be a bare email address such as name.surname@example.io, without a display name or angle brackets")
 			continue
 		}
+		if seen == nil {
+			continue
+		}
 		key := strings.ToLower(addr.Address)
 		if j, dup := seen[key]; dup {
 			c.errorf(f, RuleDuplicate, "repeats contacts[%d]; list each address once", j)
@@ -318,7 +345,10 @@ func (c *checker) contacts(contacts []string) {
 }
 
 func (c *checker) redirectURIs(uris []string) {
-	seen := make(map[string]int, len(uris))
+	var seen map[string]int
+	if len(uris) > 1 {
+		seen = make(map[string]int, len(uris))
+	}
 	for i, raw := range uris {
 		f := "redirect_uris[" + strconv.Itoa(i) + "]"
 		if raw == "" {
@@ -326,6 +356,9 @@ func (c *checker) redirectURIs(uris []string) {
 			continue
 		}
 		c.uri(f, raw, true)
+		if seen == nil {
+			continue
+		}
 		// RFC 6749 section 3.1.2.3 and Pleo: redirect URIs "Must match
 		// exactly", so two equal strings are one URI registered twice.
 		if j, dup := seen[raw]; dup {
@@ -345,7 +378,7 @@ func (c *checker) uri(f, raw string, redirect bool) *url.URL {
 	}
 	// RFC 3986 section 2: white space and control characters never appear
 	// in a URI; url.Parse lets some through.
-	if strings.ContainsFunc(raw, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r == utf8.RuneError }) {
+	if hasSpaceControlOrBadUTF8(raw) {
 		c.errorf(f, RuleWhitespace, "contains white space or control characters; percent-encode them or remove them")
 		return nil
 	}
@@ -366,7 +399,8 @@ func (c *checker) uri(f, raw string, redirect bool) *url.URL {
 		c.errorf(f, RuleUnsupportedScheme, "uses the scheme %q; Pleo needs an https URL (http only for loopback hosts in Staging)", u.Scheme)
 		return nil
 	}
-	if u.Scheme == "" || u.Opaque != "" || u.Hostname() == "" {
+	hostname := u.Hostname()
+	if u.Scheme == "" || u.Opaque != "" || hostname == "" {
 		c.errorf(f, RuleNotAbsolute, "must be an absolute URL with a scheme and a host, such as https://client.example/callback")
 		return nil
 	}
@@ -402,7 +436,7 @@ func (c *checker) uri(f, raw string, redirect bool) *url.URL {
 			ok = false
 		}
 	}
-	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	host := strings.TrimSuffix(strings.ToLower(hostname), ".")
 	// Seed: "Do not use Pleo branding or claim your app is a Pleo client."
 	// A link of the partner's pointing at Pleo's own site does both.
 	if host == "pleo.io" || strings.HasSuffix(host, ".pleo.io") {
@@ -414,7 +448,7 @@ func (c *checker) uri(f, raw string, redirect bool) *url.URL {
 		// Seed: loopback URIs are "For local development". A Production
 		// client's users cannot reach the partner's own machine, so no
 		// loopback host is accepted there, over https either.
-		c.errorf(f, RuleLoopbackInProduction, "points at a loopback host (%s); loopback URIs are for local development in Staging only", u.Hostname())
+		c.errorf(f, RuleLoopbackInProduction, "points at a loopback host (%s); loopback URIs are for local development in Staging only", hostname)
 		ok = false
 	case u.Scheme == "http" && c.env == Production:
 		// Seed: "Must be HTTPS in production."
@@ -433,6 +467,27 @@ func (c *checker) uri(f, raw string, redirect bool) *url.URL {
 		return nil
 	}
 	return u
+}
+
+// hasSpaceControlOrBadUTF8 reports white space, control characters or
+// invalid UTF-8 in s, looking at ASCII bytes directly.
+func hasSpaceControlOrBadUTF8(s string) bool {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c <= ' ' || c == 0x7f {
+				return true
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError || unicode.IsSpace(r) || unicode.IsControl(r) {
+			return true
+		}
+		i += size
+	}
+	return false
 }
 
 // isExactLoopback reports whether u's host is spelled exactly as one of the
@@ -457,6 +512,11 @@ func isLoopbackHost(host string) bool {
 	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		return true
 	}
+	// Only an IP literal can be a loopback address from here on, and one
+	// starts with a digit or holds a colon.
+	if host == "" || !('0' <= host[0] && host[0] <= '9') && !strings.Contains(host, ":") {
+		return false
+	}
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return ip.Unmap().IsLoopback()
 	}
@@ -469,7 +529,7 @@ func isLoopbackHost(host string) bool {
 // them anywhere. A subdomain of client_uri's host is the same site, and a
 // leading "www." on client_uri's host is ignored.
 func (c *checker) sameSite(f string, u, client *url.URL) {
-	if u == nil || client == nil {
+	if u == nil || client == nil || c.errorsOnly {
 		return
 	}
 	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
