@@ -86,7 +86,7 @@ func toJSON(data []byte) ([]byte, error) {
 		var serr *json.SyntaxError
 		if err := json.Unmarshal(data, &v); errors.As(err, &serr) {
 			line, col := position(data, serr.Offset)
-			return nil, &SyntaxError{Line: line, Column: col, Msg: scrub(serr.Error())}
+			return nil, &SyntaxError{Line: line, Column: col, Msg: scrub(serr.Error(), data)}
 		} else if err != nil {
 			return nil, &SyntaxError{Msg: "the JSON document could not be read"}
 		}
@@ -103,7 +103,7 @@ func toJSON(data []byte) ([]byte, error) {
 	serr = &SyntaxError{Msg: "the document could not be read as YAML"}
 	var yamlErr yaml.Error
 	if errors.As(err, &yamlErr) {
-		serr.Msg = scrub(yamlErr.GetMessage())
+		serr.Msg = scrub(yamlErr.GetMessage(), data)
 		if tok := yamlErr.GetToken(); tok != nil && tok.Position != nil {
 			serr.Line, serr.Column = tok.Position.Line, tok.Position.Column
 		}
@@ -157,19 +157,28 @@ func position(data []byte, offset int64) (line, col int) {
 	return line, col
 }
 
-// quoted matches a quoted run of more than three characters in a parser's
-// message, which may be a piece of the input.
-var quoted = regexp.MustCompile(`"[^"]{4,}"|'[^']{4,}'|` + "`[^`]{4,}`")
+// quoted matches a quoted run of characters in a parser's message.
+var quoted = regexp.MustCompile(`"[^"]*"|'[^']*'|` + "`[^`]*`")
 
-// scrub removes pieces of the input from a parser's message: the input may
-// hold a secret on the broken line. A quoted single character, as in
-// "invalid character 'x'", is kept.
-func scrub(msg string) string {
-	msg = quoted.ReplaceAllString(msg, "(text omitted)")
+// scrub removes from a parser's message every quoted piece of the input it
+// was given, which may hold a secret on the broken line. A quoted piece of
+// one to three characters (as in "invalid character 'x'"), one that is not
+// in the input (the parser's own words, as in "',' or ']'") and a
+// registration field name are kept.
+func scrub(msg string, input []byte) string {
 	if i := strings.IndexByte(msg, '\n'); i >= 0 {
 		msg = msg[:i]
 	}
-	return msg
+	return quoted.ReplaceAllStringFunc(msg, func(q string) string {
+		inner := q[1 : len(q)-1]
+		if len(inner) <= 3 || !bytes.Contains(input, []byte(inner)) {
+			return q
+		}
+		if _, known := fieldIndex[inner]; known {
+			return q
+		}
+		return "(text omitted)"
+	})
 }
 
 // decodeRegistration decodes a JSON object field by field, so that one bad
@@ -314,4 +323,53 @@ func ReadRegistration(r io.Reader) (*Registration, error) {
 		return nil, fmt.Errorf("pleooauth: reading registration: %w", err)
 	}
 	return ParseRegistration(data)
+}
+
+// ParseAndCheck parses a registration document and checks it for env in one
+// pass, as a CI job or the pleo-oauth command does: the report holds
+// [ParseRegistration]'s findings (unknown fields, secrets, wrong types) as
+// errors together with [Registration.Check]'s, in the order of Pleo's form.
+// A field with a parsing finding gets no further finding from Check: a
+// wrong-typed client_name is not also reported as missing.
+//
+// The error is non-nil only when the document is not JSON or YAML at all
+// (a [*SyntaxError]); the registration is then nil.
+func ParseAndCheck(data []byte, env Environment) (*Registration, Report, error) {
+	reg, err := ParseRegistration(data)
+	var parsed ValidationErrors
+	if err != nil && !errors.As(err, &parsed) {
+		return nil, Report{}, err
+	}
+	report := reg.Check(env)
+	if len(parsed) == 0 {
+		return reg, report, nil
+	}
+	flagged := make(map[string]bool, len(parsed))
+	for _, f := range parsed {
+		flagged[f.Field] = true
+	}
+	keep := func(f FieldError) bool { return !flagged[fieldOf(f.Field)] }
+	errs := append([]FieldError(parsed), filter(report.Errors, keep)...)
+	sortByField(errs)
+	report.Errors = errs
+	report.Warnings = filter(report.Warnings, keep)
+	return reg, report, nil
+}
+
+// fieldOf returns the field a path is in: "contacts" for "contacts[1]".
+func fieldOf(path string) string {
+	if i := strings.IndexByte(path, '['); i > 0 {
+		return path[:i]
+	}
+	return path
+}
+
+func filter(v []FieldError, keep func(FieldError) bool) []FieldError {
+	var out []FieldError
+	for _, f := range v {
+		if keep(f) {
+			out = append(out, f)
+		}
+	}
+	return out
 }

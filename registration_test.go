@@ -308,3 +308,43 @@ func TestSuggest(t *testing.T) {
 		assert.Equal(t, want, suggest(in, names), in)
 	}
 }
+
+func TestParseAndCheck(t *testing.T) {
+	t.Parallel()
+	doc := `
+client_name: 42
+client_uri: http://client.example/
+redirect_urls: [https://client.example/callback]
+client_secret: 12345a6bcd789ef012abcd34ef5a6b
+contacts: [name.surname@example.io]
+scope: users:read
+pkce_supported: true
+`
+	reg, report, err := ParseAndCheck([]byte(doc), Production)
+	require.NoError(t, err)
+	require.NotNil(t, reg)
+	assert.Equal(t, []string{
+		"client_name:wrong_type", // not also client_name:required
+		"client_uri:https_required",
+		"tos_uri:required",
+		"policy_uri:required",
+		"redirect_uris:required",
+		"redirect_urls:unknown_field",
+		"client_secret:secret_in_registration",
+	}, rules(report.Errors))
+	assert.Equal(t, []string{
+		"logo_uri:missing_recommended",
+		"initiation_uri:missing_recommended",
+		"settings_uri:missing_recommended",
+	}, rules(report.Warnings))
+	assert.NotContains(t, fmt.Sprint(report), "12345a6bcd789ef012abcd34ef5a6b")
+
+	reg, report, err = ParseAndCheck([]byte("client_name: [\n"), Staging)
+	assert.Nil(t, reg)
+	assert.ErrorIs(t, err, ErrSyntax)
+	assert.Empty(t, report.Errors)
+
+	_, report, err = ParseAndCheck([]byte(`{"client_name": "Example Client"}`), Staging)
+	require.NoError(t, err)
+	assert.NotEmpty(t, report.Errors)
+}

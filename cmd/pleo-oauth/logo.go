@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/partnerkit/pleooauth"
+)
+
+// Bounds on fetching a logo by URL. logoTimeout is a variable so that tests
+// can shorten it.
+var logoTimeout = 10 * time.Second
+
+const logoRedirects = 3
+
+// httpClient fetches logos; tests replace it with one that trusts their
+// TLS test server.
+var httpClient = &http.Client{
+	CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if len(via) >= logoRedirects {
+			return fmt.Errorf("stopped after %d redirects (the redirect bound)", logoRedirects)
+		}
+		if req.URL.Scheme != "https" {
+			return errors.New("redirected to a URL that is not https")
+		}
+		return nil
+	},
+}
+
+func runLogo(c *cli, args []string) int {
+	fs := newFlagSet(c, "logo", `Logo checks that a logo image is square (1:1 ratio), as Pleo asks. It reads
+PNG, JPEG, GIF, WebP and SVG, from a file or an https URL, at most 5 MiB, and
+gives up on a URL after 10 seconds. It exits 0 for a square image, 1 for one
+that is not square or not an image, and 2 when the file or URL cannot be read.`)
+	if status := parseFlags(c, fs, args); status >= 0 {
+		return status
+	}
+	if fs.NArg() != 1 {
+		return usageError(c, fs, "give exactly one FILE or URL")
+	}
+	src := fs.Arg(0)
+	var (
+		data []byte
+		err  error
+	)
+	if strings.HasPrefix(src, "https://") || strings.HasPrefix(src, "http://") {
+		data, err = fetchLogo(src)
+	} else {
+		data, err = readLogoFile(src)
+	}
+	if err != nil {
+		fmt.Fprintf(c.stderr, "pleo-oauth logo: %v\n", err)
+		if errors.Is(err, pleooauth.ErrInvalidLogo) {
+			return exitFindings
+		}
+		return exitUsage
+	}
+	if err := pleooauth.CheckLogo(bytes.NewReader(data)); err != nil {
+		fmt.Fprintf(c.stdout, "%s: %s\n", src, strings.TrimPrefix(err.Error(), "pleooauth: "))
+		return exitFindings
+	}
+	fmt.Fprintf(c.stdout, "%s: square, as Pleo asks\n", src)
+	return exitOK
+}
+
+func readLogoFile(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, cleanPathError(err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("%s is a directory, not an image", name)
+	}
+	return readBounded(f)
+}
+
+// fetchLogo gets an https URL within the time, size and redirect bounds,
+// and says which bound stopped it.
+func fetchLogo(raw string) ([]byte, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("%q is not a URL", raw)
+	}
+	if u.Scheme != "https" {
+		return nil, fmt.Errorf("%s: only https URLs are fetched", raw)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), logoTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
+			return nil, fmt.Errorf("%s: gave up after %s (the time bound)", raw, logoTimeout)
+		}
+		return nil, fmt.Errorf("%s: %w", raw, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: the server answered %s", raw, resp.Status)
+	}
+	if resp.ContentLength > pleooauth.MaxLogoBytes {
+		return nil, fmt.Errorf("%w: %s is %d bytes, over the %d MiB size bound", pleooauth.ErrInvalidLogo, raw, resp.ContentLength, pleooauth.MaxLogoBytes>>20)
+	}
+	data, err := readBounded(resp.Body)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
+			return nil, fmt.Errorf("%s: gave up after %s (the time bound)", raw, logoTimeout)
+		}
+		return nil, fmt.Errorf("%s: %w", raw, err)
+	}
+	return data, nil
+}
+
+// readBounded reads at most one byte past the logo size bound; CheckLogo
+// then refuses an image that is too large, naming the bound.
+func readBounded(r io.Reader) ([]byte, error) {
+	return io.ReadAll(io.LimitReader(r, pleooauth.MaxLogoBytes+1))
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}

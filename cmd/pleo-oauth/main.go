@@ -1,0 +1,194 @@
+// Command pleo-oauth checks a Pleo OAuth 2.0 client registration kept in a
+// partner's repository, the way Pleo will, and prints what to type into
+// Pleo's Developer Partner Registration form.
+//
+// Usage:
+//
+//	pleo-oauth validate [--env staging|production] [--format text|json] [--strict] FILE...
+//	pleo-oauth form [--env staging|production] [--format markdown|json] FILE
+//	pleo-oauth scopes [--format text|json]
+//	pleo-oauth logo FILE|URL
+//
+// validate exits 0 when every file is valid (warnings allowed unless
+// --strict), 1 when any has errors (or warnings, with --strict), and 2 on
+// a usage error, an unreadable file, or input that is not JSON or YAML.
+// It never reads, prints or stores a client secret.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+)
+
+// Exit statuses.
+const (
+	exitOK       = 0 // valid
+	exitFindings = 1 // errors found, or warnings with --strict
+	exitUsage    = 2 // usage error, unreadable file, not JSON or YAML
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// cli is what a command works with: its streams and whether to colour.
+type cli struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	color          bool
+}
+
+type command struct {
+	name    string
+	args    string
+	summary string
+	run     func(c *cli, args []string) int
+}
+
+var commands []command
+
+func init() {
+	// Set in init: the commands refer to the help, which lists them.
+	commands = []command{
+		{"validate", "[--env staging|production] [--format text|json] [--strict] FILE...", "check registration files the way Pleo will", runValidate},
+		{"form", "[--env staging|production] [--format markdown|json] FILE", "print what to type into Pleo's registration form", runForm},
+		{"scopes", "[--format text|json]", "list the Pleo API scopes this tool knows", runScopes},
+		{"logo", "FILE|URL", "check that a logo image is square (1:1)", runLogo},
+	}
+}
+
+// run is the whole command, with its streams, so tests drive every path
+// in-process. It returns the exit status.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, color: useColor(stdout, os.Getenv)}
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		usage(stdout)
+		return exitOK
+	case "-version", "--version", "version":
+		fmt.Fprintf(stdout, "pleo-oauth version %s %s\n", version(), runtime.Version())
+		return exitOK
+	case "help":
+		if len(args) == 1 {
+			usage(stdout)
+			return exitOK
+		}
+		cmd, ok := lookup(args[1])
+		if !ok || len(args) > 2 {
+			fmt.Fprintf(stderr, "pleo-oauth help %s: unknown command\nRun 'pleo-oauth help' for usage.\n", strings.Join(args[1:], " "))
+			return exitUsage
+		}
+		return cmd.run(c, []string{"-h"})
+	}
+	cmd, ok := lookup(args[0])
+	if !ok {
+		fmt.Fprintf(stderr, "pleo-oauth %s: unknown command\n", args[0])
+		usage(stderr)
+		return exitUsage
+	}
+	return cmd.run(c, args[1:])
+}
+
+func lookup(name string) (command, bool) {
+	for _, cmd := range commands {
+		if cmd.name == name {
+			return cmd, true
+		}
+	}
+	return command{}, false
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, "pleo-oauth checks a Pleo OAuth 2.0 client registration kept in your repository.\n\nUsage:\n\n")
+	for _, cmd := range commands {
+		fmt.Fprintf(w, "\tpleo-oauth %s %s\n", cmd.name, cmd.args)
+	}
+	fmt.Fprint(w, "\nCommands:\n\n")
+	for _, cmd := range commands {
+		fmt.Fprintf(w, "\t%-9s %s\n", cmd.name, cmd.summary)
+	}
+	fmt.Fprint(w, "\nRun 'pleo-oauth help <command>' for a command's flags.\n")
+}
+
+// newFlagSet makes a command's flag set, printing its usage and flag errors
+// to stderr.
+func newFlagSet(c *cli, name, detail string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	cmd, _ := lookup(name)
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "usage: pleo-oauth %s %s\n\n%s\n", name, cmd.args, detail)
+		if hasFlags(fs) {
+			fmt.Fprint(w, "\nFlags:\n")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
+}
+
+// parseFlags parses args. It returns the exit status to stop with, or -1 to
+// go on: help asked for is printed to stdout with status 0, a flag error
+// (already printed by the flag package, with the usage) is status 2.
+func parseFlags(c *cli, fs *flag.FlagSet, args []string) int {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.SetOutput(c.stdout)
+		fs.Usage()
+		return exitOK
+	case err != nil:
+		fs.SetOutput(c.stderr)
+		fmt.Fprintf(c.stderr, "pleo-oauth %s: %v\n", fs.Name(), err)
+		fs.Usage()
+		return exitUsage
+	}
+	fs.SetOutput(c.stderr)
+	return -1
+}
+
+// usageError prints a usage problem and the command's usage to stderr.
+func usageError(c *cli, fs *flag.FlagSet, format string, args ...any) int {
+	fmt.Fprintf(c.stderr, "pleo-oauth %s: %s\n", fs.Name(), fmt.Sprintf(format, args...))
+	fs.Usage()
+	return exitUsage
+}
+
+func version() string {
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" {
+		return info.Main.Version
+	}
+	return "(devel)"
+}
+
+// useColor reports whether to colour output: only on a terminal, and only
+// when NO_COLOR is unset or empty (https://no-color.org) and TERM is not
+// "dumb".
+func useColor(w io.Writer, getenv func(string) string) bool {
+	if getenv("NO_COLOR") != "" || getenv("TERM") == "dumb" {
+		return false
+	}
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
