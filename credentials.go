@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"unicode"
+	"unsafe"
 )
 
 // Redacted is what a [Secret] shows in place of its value, in every fmt
@@ -18,25 +19,29 @@ const Redacted = "[REDACTED]"
 // when nested in other structs. The value comes out only through
 // [Secret.Reveal], a call easy to find in review.
 //
-// The value sits behind a pointer: even where fmt prints a struct by
-// reflection, bypassing Secret's methods (an unexported field of another
-// struct), it shows an address, never the text. The zero Secret is empty.
+// The value is kept as a pointer to its bytes and a length, not as a
+// string: even where fmt prints a struct by reflection, bypassing Secret's
+// methods (an unexported field of another struct), it shows an address and
+// a length, never the text. The zero Secret is empty.
 type Secret struct {
-	p *string
+	data *byte
+	n    int
 }
 
-// NewSecret wraps value in a Secret.
+// NewSecret wraps value in a Secret. It does not copy the value.
 func NewSecret(value string) Secret {
-	return Secret{p: &value}
+	// unsafe.StringData and unsafe.String point at the string's own bytes,
+	// which are immutable; nothing here writes through the pointer.
+	return Secret{data: unsafe.StringData(value), n: len(value)}
 }
 
 // Reveal returns the raw value. Call it only where the value is sent to
 // Pleo (the token endpoint) or compared; never log or print the result.
 func (s Secret) Reveal() string {
-	if s.p == nil {
+	if s.n == 0 {
 		return ""
 	}
-	return *s.p
+	return unsafe.String(s.data, s.n)
 }
 
 // IsZero reports whether the secret is empty.
