@@ -40,6 +40,14 @@ func complete() *Registration {
 
 var environments = []Environment{Staging, Production}
 
+// recommendedWarnings are the warnings of a registration without logo,
+// initiation and settings URIs, such as the seed example.
+var recommendedWarnings = []string{
+	"logo_uri:missing_recommended",
+	"initiation_uri:missing_recommended",
+	"settings_uri:missing_recommended",
+}
+
 // rules returns the rule of each finding, for compact assertions.
 func rules(findings []FieldError) []string {
 	out := make([]string, len(findings))

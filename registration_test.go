@@ -332,11 +332,7 @@ pkce_supported: true
 		"redirect_urls:unknown_field",
 		"client_secret:secret_in_registration",
 	}, rules(report.Errors))
-	assert.Equal(t, []string{
-		"logo_uri:missing_recommended",
-		"initiation_uri:missing_recommended",
-		"settings_uri:missing_recommended",
-	}, rules(report.Warnings))
+	assert.Equal(t, recommendedWarnings, rules(report.Warnings))
 	assert.NotContains(t, fmt.Sprint(report), "12345a6bcd789ef012abcd34ef5a6b")
 
 	reg, report, err = ParseAndCheck([]byte("client_name: [\n"), Staging)

@@ -15,11 +15,7 @@ func TestSeedExampleIsValidInBothEnvironments(t *testing.T) {
 	for _, env := range environments {
 		report := seedExample().Check(env)
 		assert.Empty(t, report.Errors, "%s", env)
-		assert.Equal(t, []string{
-			"logo_uri:missing_recommended",
-			"initiation_uri:missing_recommended",
-			"settings_uri:missing_recommended",
-		}, rules(report.Warnings), "%s", env)
+		assert.Equal(t, recommendedWarnings, rules(report.Warnings), "%s", env)
 		assert.NoError(t, seedExample().Validate(env))
 	}
 }
@@ -321,11 +317,7 @@ func TestEveryProblemAtOnceInFormOrder(t *testing.T) {
 		"scope:malformed_scope",
 		"pkce_supported:pkce_required",
 	}, rules(report.Errors))
-	assert.Equal(t, []string{
-		"logo_uri:missing_recommended",
-		"initiation_uri:missing_recommended",
-		"settings_uri:missing_recommended",
-	}, rules(report.Warnings))
+	assert.Equal(t, recommendedWarnings, rules(report.Warnings))
 }
 
 func TestUnknownEnvironment(t *testing.T) {

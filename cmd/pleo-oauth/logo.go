@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -54,8 +53,10 @@ that is not square or not an image, and 2 when the file or URL cannot be read.`)
 	if strings.HasPrefix(src, "https://") || strings.HasPrefix(src, "http://") {
 		data, err = fetchLogo(src)
 	} else {
-		data, err = readLogoFile(src)
+		data, err = readFile(src, "an image", pleooauth.MaxLogoBytes+1)
 	}
+	// Reading stops one byte past the size bound, so that CheckLogo can
+	// refuse an image that is too large, naming the bound.
 	if err != nil {
 		fmt.Fprintf(c.stderr, "pleo-oauth logo: %v\n", err)
 		if errors.Is(err, pleooauth.ErrInvalidLogo) {
@@ -69,18 +70,6 @@ that is not square or not an image, and 2 when the file or URL cannot be read.`)
 	}
 	fmt.Fprintf(c.stdout, "%s: square, as Pleo asks\n", src)
 	return exitOK
-}
-
-func readLogoFile(name string) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, cleanPathError(err)
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.IsDir() {
-		return nil, fmt.Errorf("%s is a directory, not an image", name)
-	}
-	return readBounded(f)
 }
 
 // fetchLogo gets an https URL within the time, size and redirect bounds,
@@ -113,7 +102,7 @@ func fetchLogo(raw string) ([]byte, error) {
 	if resp.ContentLength > pleooauth.MaxLogoBytes {
 		return nil, fmt.Errorf("%w: %s is %d bytes, over the %d MiB size bound", pleooauth.ErrInvalidLogo, raw, resp.ContentLength, pleooauth.MaxLogoBytes>>20)
 	}
-	data, err := readBounded(resp.Body)
+	data, err := io.ReadAll(io.LimitReader(resp.Body, pleooauth.MaxLogoBytes+1))
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 			return nil, fmt.Errorf("%s: gave up after %s (the time bound)", raw, logoTimeout)
@@ -121,12 +110,6 @@ func fetchLogo(raw string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", raw, err)
 	}
 	return data, nil
-}
-
-// readBounded reads at most one byte past the logo size bound; CheckLogo
-// then refuses an image that is too large, naming the bound.
-func readBounded(r io.Reader) ([]byte, error) {
-	return io.ReadAll(io.LimitReader(r, pleooauth.MaxLogoBytes+1))
 }
 
 func isTimeout(err error) bool {

@@ -112,21 +112,25 @@ func parseFile(name string, data []byte, env pleooauth.Environment) (*pleooauth.
 // past the size ParseRegistration accepts (so that it can say the file is
 // too large).
 func readInput(c *cli, name string) ([]byte, error) {
-	var r io.Reader
+	const limit = pleooauth.MaxRegistrationBytes + 1
 	if name == "-" {
-		r = c.stdin
-	} else {
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, cleanPathError(err)
-		}
-		defer f.Close()
-		if fi, err := f.Stat(); err == nil && fi.IsDir() {
-			return nil, fmt.Errorf("%s is a directory, not a registration file", name)
-		}
-		r = f
+		return io.ReadAll(io.LimitReader(c.stdin, limit))
 	}
-	data, err := io.ReadAll(io.LimitReader(r, pleooauth.MaxRegistrationBytes+1))
+	return readFile(name, "a registration file", limit)
+}
+
+// readFile reads at most limit bytes of a named file; what names the kind
+// of file expected, for the error about a directory.
+func readFile(name, what string, limit int64) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, cleanPathError(err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("%s is a directory, not %s", name, what)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit))
 	if err != nil {
 		return nil, cleanPathError(err)
 	}
