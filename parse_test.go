@@ -1,0 +1,284 @@
+package pleooauth
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseSeedExampleFiles(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"testdata/seed-example.yaml", "testdata/seed-example.json", "examples/registration.yaml"} {
+		data, err := os.ReadFile(name)
+		require.NoError(t, err)
+		r, err := ParseRegistration(data)
+		require.NoError(t, err, name)
+		assert.Equal(t, seedExample(), r, name)
+	}
+}
+
+func TestParseRegistrationFindings(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		input string
+		want  []string // field:rule, in order
+		says  []string // pieces of the messages
+		check func(t *testing.T, r *Registration)
+	}{
+		{
+			name:  "unknown field with suggestion",
+			input: "client_name: Example Client\nredirect_uri: [https://client.example/callback]\n",
+			want:  []string{"redirect_uri:unknown_field"},
+			says:  []string{`did you mean "redirect_uris"?`},
+			check: func(t *testing.T, r *Registration) { assert.Equal(t, "Example Client", r.ClientName) },
+		},
+		{
+			name:  "camelCase field",
+			input: `{"clientName": "Example Client"}`,
+			want:  []string{"clientName:unknown_field"},
+			says:  []string{`did you mean "client_name"?`},
+		},
+		{
+			name:  "unknown field without a close match",
+			input: "colour: blue\n",
+			want:  []string{"colour:unknown_field"},
+			says:  []string{"colour is not a registration field"},
+		},
+		{
+			name:  "client_id",
+			input: "client_id: 12a3b456-78c9-0d12-34e5-f678ab9bcd0e\n",
+			want:  []string{"client_id:unknown_field"},
+			says:  []string{"Pleo issues it after registration"},
+		},
+		{
+			name:  "wrong types",
+			input: "client_name: 42\ncontacts: name.surname@example.io\nscope: [users:read, users:write]\npkce_supported: yes\nredirect_uris: {a: b}\n",
+			want:  []string{"client_name:wrong_type", "contacts:wrong_type", "redirect_uris:wrong_type", "scope:wrong_type", "pkce_supported:wrong_type"},
+			says:  []string{"client_name must be a string, not a number", "contacts must be a list of email addresses, not a string", "scope must be one string of space-separated scopes", "not a list", "pkce_supported must be true or false, not a string", "redirect_uris must be a list of URLs, not a mapping"},
+			check: func(t *testing.T, r *Registration) {
+				// Half-decoded values are not left behind.
+				assert.Empty(t, r.ClientName)
+				assert.Nil(t, r.Contacts)
+				assert.Empty(t, r.Scope)
+			},
+		},
+		{
+			name:  "list with a wrong-typed element",
+			input: `{"contacts": ["a@client.example", 7]}`,
+			want:  []string{"contacts:wrong_type"},
+			check: func(t *testing.T, r *Registration) { assert.Nil(t, r.Contacts) },
+		},
+		{
+			name:  "duplicate field in JSON",
+			input: `{"client_name": "A", "client_name": "B"}`,
+			want:  []string{"client_name:duplicate_field"},
+			check: func(t *testing.T, r *Registration) { assert.Equal(t, "A", r.ClientName) },
+		},
+		{
+			name:  "null is absent",
+			input: "client_name: ~\nlogo_uri: null\n",
+			want:  nil,
+		},
+		{
+			name:  "secret-looking keys, in form order after the known fields",
+			input: "client_secret: s3cr3t-value-1\nscope: users:read\nClientSecret: s3cr3t-value-2\naccess_token: s3cr3t-value-3\npassword: s3cr3t-value-4\napi_key: s3cr3t-value-5\n",
+			want:  []string{"client_secret:secret_in_registration", "ClientSecret:secret_in_registration", "access_token:secret_in_registration", "password:secret_in_registration", "api_key:secret_in_registration"},
+			says:  []string{"Its value was not read", "CredentialsFromEnv"},
+			check: func(t *testing.T, r *Registration) { assert.Equal(t, "users:read", r.Scope) },
+		},
+		{
+			name:  "odd key is quoted and shortened",
+			input: `{"\n` + strings.Repeat("x", 80) + `": 1}`,
+			want:  []string{fmt.Sprintf("%q:unknown_field", "\n"+strings.Repeat("x", 63)+"...")},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r, err := ParseRegistration([]byte(tt.input))
+			require.NotNil(t, r, "content mistakes still return the registration")
+			if tt.want == nil {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, ErrInvalidRegistration)
+			var verrs ValidationErrors
+			require.ErrorAs(t, err, &verrs)
+			assert.Equal(t, tt.want, rules(verrs))
+			all := err.Error()
+			for _, s := range tt.says {
+				assert.Contains(t, all, s)
+			}
+			assert.NotContains(t, all, "s3cr3t")
+			if tt.check != nil {
+				tt.check(t, r)
+			}
+		})
+	}
+}
+
+func TestParseRegistrationSyntaxErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		input     string
+		line, col int
+		says      string
+	}{
+		{"empty", "", 0, 0, "empty"},
+		{"only spaces", "  \n\t\n", 0, 0, "empty"},
+		{"yaml null", "~\n", 1, 1, "empty"},
+		{"scalar", "hello", 1, 1, "a single string"},
+		{"list", "- a\n- b\n", 1, 1, "a list"},
+		{"number", "42", 1, 1, "a single number"},
+		{"unclosed flow sequence", "client_name: Example\ncontacts: [a@b.io\n", 2, 11, "not found"},
+		// The value that starts on line 1 runs on into line 2.
+		{"bad indentation", "client_name: Example\n  scope: users:read\n scope2: x\n", 1, 14, "mapping value is not allowed"},
+		{"broken JSON", "{\n  \"client_name\": \"Example\",\n  \"scope\": users:read\n}", 3, 12, "invalid character 'u'"},
+		// A document that starts with "{" is read as JSON, not as YAML flow.
+		{"YAML flow mapping", "{client_name: Example}", 1, 2, "invalid character 'c'"},
+		{"duplicate YAML key", "scope: a:b\nscope: c:d\n", 2, 1, "already defined"},
+		{"YAML alias", "a: &x [1, 2]\nb: *x\n", 2, 4, "aliases"},
+		{"YAML merge key", "base: &b {scope: users:read}\nprod:\n  <<: *b\n", 3, 7, "aliases"},
+		{"tab indentation", "contacts:\n\t- a@b.io\n", 2, 1, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r, err := ParseRegistration([]byte(tt.input))
+			assert.Nil(t, r)
+			require.ErrorIs(t, err, ErrSyntax)
+			assert.NotErrorIs(t, err, ErrInvalidRegistration)
+			var serr *SyntaxError
+			require.ErrorAs(t, err, &serr)
+			assert.Equal(t, tt.line, serr.Line, serr.Error())
+			if tt.col != 0 {
+				assert.Equal(t, tt.col, serr.Column, serr.Error())
+			}
+			assert.Contains(t, serr.Msg, tt.says)
+			assert.NotContains(t, serr.Error(), "\n")
+		})
+	}
+}
+
+func TestSyntaxErrorsDoNotEchoTheInput(t *testing.T) {
+	t.Parallel()
+	const secret = "12345a6bcd789ef012abcd34ef5a6b"
+	for _, input := range []string{
+		"client_secret: \"" + secret + "\n",
+		"client_secret: '" + secret + "\n",
+		"client_secret: [" + secret + "\n",
+		"{\"client_secret\": \"" + secret + "\"",
+		"{\"client_secret\": " + secret + "}",
+		"client_secret: " + secret + "\n  - x\n",
+		"\"" + secret + "\": x: y\n",
+	} {
+		_, err := ParseRegistration([]byte(input))
+		require.Error(t, err, input)
+		assert.NotContains(t, err.Error(), secret[:8], input)
+	}
+}
+
+func TestParseRegistrationLimits(t *testing.T) {
+	t.Parallel()
+	// "Billion laughs": each level repeats the previous one ten times.
+	var bomb strings.Builder
+	bomb.WriteString("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n")
+	for i := 1; i < 9; i++ {
+		fmt.Fprintf(&bomb, "a%d: &a%d [%s]\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*a%d, ", i-1), 10), ", "))
+	}
+	start := time.Now()
+	_, err := ParseRegistration([]byte(bomb.String()))
+	require.ErrorIs(t, err, ErrSyntax)
+	assert.Contains(t, err.Error(), "aliases")
+	assert.Less(t, time.Since(start), time.Second)
+
+	big := make([]byte, MaxRegistrationBytes+1)
+	_, err = ParseRegistration(big)
+	require.ErrorIs(t, err, ErrSyntax)
+	assert.Contains(t, err.Error(), "at most 1048576")
+
+	// A byte-order mark is not an error.
+	r, err := ParseRegistration(append([]byte("\xef\xbb\xbf"), []byte("client_name: Example Client\n")...))
+	require.NoError(t, err)
+	assert.Equal(t, "Example Client", r.ClientName)
+
+	// Nor is it for ReadRegistration, which reads through the same path.
+	r, err = ReadRegistration(strings.NewReader(`{"scope": "users:read"}`))
+	require.NoError(t, err)
+	assert.Equal(t, "users:read", r.Scope)
+	_, err = ReadRegistration(strings.NewReader(string(big)))
+	assert.ErrorIs(t, err, ErrSyntax)
+}
+
+func TestParseYAMLAndJSONAgree(t *testing.T) {
+	t.Parallel()
+	yamlDoc := `
+client_name: "Example: Client"   # a colon inside quotes
+client_uri: https://client.example/
+contacts:
+  - a@client.example
+  - b@client.example
+redirect_uris: ["https://client.example/callback", "http://localhost:8080/callback"]
+scope: >-
+  users:read
+  users:write
+pkce_supported: false
+token_endpoint_auth_method: client_secret_post
+subject_type: organization
+`
+	jsonDoc := `{"client_name":"Example: Client","client_uri":"https://client.example/",
+	"contacts":["a@client.example","b@client.example"],
+	"redirect_uris":["https://client.example/callback","http://localhost:8080/callback"],
+	"scope":"users:read users:write","pkce_supported":false,
+	"token_endpoint_auth_method":"client_secret_post","subject_type":"organization"}`
+	fromYAML, err := ParseRegistration([]byte(yamlDoc))
+	require.NoError(t, err)
+	fromJSON, err := ParseRegistration([]byte(jsonDoc))
+	require.NoError(t, err)
+	assert.Equal(t, fromJSON, fromYAML)
+	assert.Equal(t, AuthClientSecretPost, fromYAML.AuthMethod())
+	assert.Equal(t, []Scope{ScopeUsersRead, ScopeUsersWrite}, fromYAML.Scopes())
+}
+
+func TestParseAndCheck(t *testing.T) {
+	t.Parallel()
+	doc := `
+client_name: 42
+client_uri: http://client.example/
+redirect_urls: [https://client.example/callback]
+client_secret: 12345a6bcd789ef012abcd34ef5a6b
+contacts: [name.surname@example.io]
+scope: users:read
+pkce_supported: true
+`
+	reg, report, err := ParseAndCheck([]byte(doc), Production)
+	require.NoError(t, err)
+	require.NotNil(t, reg)
+	assert.Equal(t, []string{
+		"client_name:wrong_type", // not also client_name:required
+		"client_uri:https_required",
+		"tos_uri:required",
+		"policy_uri:required",
+		"redirect_uris:required",
+		"redirect_urls:unknown_field",
+		"client_secret:secret_in_registration",
+	}, rules(report.Errors))
+	assert.Equal(t, recommendedWarnings, rules(report.Warnings))
+	assert.NotContains(t, fmt.Sprint(report), "12345a6bcd789ef012abcd34ef5a6b")
+
+	reg, report, err = ParseAndCheck([]byte("client_name: [\n"), Staging)
+	assert.Nil(t, reg)
+	assert.ErrorIs(t, err, ErrSyntax)
+	assert.Empty(t, report.Errors)
+
+	_, report, err = ParseAndCheck([]byte(`{"client_name": "Example Client"}`), Staging)
+	require.NoError(t, err)
+	assert.NotEmpty(t, report.Errors)
+}
