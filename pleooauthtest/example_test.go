@@ -1,0 +1,84 @@
+package pleooauthtest_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/partnerkit/pleooauth"
+	"github.com/partnerkit/pleooauth/pleooauthtest"
+	"golang.org/x/oauth2"
+)
+
+// A partner's test runs its real OAuth flow against the fake server.
+func Example() {
+	reg := &pleooauth.Registration{
+		HumanReadable: pleooauth.HumanReadable{
+			ClientName: "Example Client",
+			ClientURI:  "https://client.example/",
+			TOSURI:     "https://client.example/legal/tos.html",
+			PolicyURI:  "https://client.example/legal/privacy.pdf",
+			Contacts:   []string{"name.surname@example.io"},
+		},
+		Technical: pleooauth.Technical{
+			RedirectURIs:  []string{"http://127.0.0.1:8080/oauth/callback"},
+			Scope:         "users:read",
+			PKCESupported: true,
+		},
+	}
+	creds, err := pleooauth.NewCredentials("test-client", "test-secret")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	srv := pleooauthtest.NewServer(reg, creds)
+	defer srv.Close()
+
+	// The config your code builds, pointed at the fake server.
+	cfg, err := reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoint(srv.Endpoint()))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, srv.Client())
+
+	// The user is sent to Pleo and approves; Pleo sends them back.
+	pkce := pleooauth.NewPKCE()
+	callback, err := srv.Authorize(cfg.AuthCodeURL("state-123", pkce.AuthCodeOption()))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("back at", callback.Path, "with state", callback.Query().Get("state"))
+
+	// The callback exchanges the code, with the PKCE verifier.
+	tok, err := cfg.Exchange(ctx, callback.Query().Get("code"), pkce.ExchangeOption())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("token:", tok.TokenType, "expires in", tok.ExpiresIn, "s, scope", tok.Extra("scope"))
+
+	// The token calls Pleo's API.
+	resp, err := cfg.Client(ctx, tok).Get(srv.URL + pleooauthtest.EmployeesPath)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	resp.Body.Close()
+	fmt.Println("GET /v2/employees:", resp.Status)
+
+	// What the server saw, secrets redacted.
+	requests := srv.Requests()
+	for _, r := range requests {
+		fmt.Println(r.Method, r.Path, r.Status)
+	}
+	fmt.Println("code_verifier sent:", requests[1].Params.Get("code_verifier"))
+	// Output:
+	// back at /oauth/callback with state state-123
+	// token: Bearer expires in 900 s, scope users:read
+	// GET /v2/employees: 200 OK
+	// GET /oauth/authorize 302
+	// POST /oauth/token 200
+	// GET /v2/employees 200
+	// code_verifier sent: [REDACTED]
+}
