@@ -1,0 +1,348 @@
+package pleooauth_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/partnerkit/pleooauth"
+	"github.com/partnerkit/pleooauth/pleooauthtest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+)
+
+const (
+	testClientID     = "test-client"
+	testClientSecret = "test-secret-0123456789"
+)
+
+// testClock is a settable clock.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func testRegistration(redirect string) *pleooauth.Registration {
+	return &pleooauth.Registration{
+		HumanReadable: pleooauth.HumanReadable{
+			ClientName: "Example Client",
+			ClientURI:  "https://client.example/",
+			TOSURI:     "https://client.example/legal/tos.html",
+			PolicyURI:  "https://client.example/legal/privacy.pdf",
+			Contacts:   []string{"name.surname@example.io"},
+		},
+		Technical: pleooauth.Technical{RedirectURIs: []string{redirect}, Scope: "users:read", PKCESupported: true},
+	}
+}
+
+type flowFixture struct {
+	srv   *pleooauthtest.Server
+	cfg   *oauth2.Config
+	ctx   context.Context
+	key   []byte
+	clock *testClock
+}
+
+func newFlowFixture(t *testing.T, redirect string, opts ...pleooauthtest.Option) *flowFixture {
+	t.Helper()
+	reg := testRegistration(redirect)
+	creds, err := pleooauth.NewCredentials(testClientID, testClientSecret)
+	require.NoError(t, err)
+	clk := &testClock{now: time.Now()}
+	srv := pleooauthtest.NewServer(reg, creds, append([]pleooauthtest.Option{pleooauthtest.WithClock(clk.Now)}, opts...)...)
+	t.Cleanup(srv.Close)
+	cfg, err := reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoint(srv.Endpoint()))
+	require.NoError(t, err)
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	return &flowFixture{srv: srv, cfg: cfg, ctx: context.WithValue(t.Context(), oauth2.HTTPClient, srv.Client()), key: key, clock: clk}
+}
+
+func (f *flowFixture) flow(t *testing.T, opts ...pleooauth.FlowOption) *pleooauth.Flow {
+	t.Helper()
+	fl, err := pleooauth.NewFlow(f.cfg, f.key, append([]pleooauth.FlowOption{pleooauth.WithFlowClock(f.clock.Now)}, opts...)...)
+	require.NoError(t, err)
+	return fl
+}
+
+// callback plays the user: it approves at the fake server and returns the
+// request the browser then makes to the redirect URI.
+func (f *flowFixture) callback(t *testing.T, authURL string) *http.Request {
+	t.Helper()
+	u, err := f.srv.Authorize(authURL)
+	require.NoError(t, err)
+	return httptest.NewRequest(http.MethodGet, u.String(), nil)
+}
+
+const redirect = "http://127.0.0.1:8080/oauth/callback"
+
+func TestFlowInstancesFinishEachOthersFlows(t *testing.T) {
+	t.Parallel()
+	f := newFlowFixture(t, redirect)
+	a, b := f.flow(t), f.flow(t)
+	for _, pair := range [][2]*pleooauth.Flow{{a, b}, {b, a}} {
+		authURL, sealed := pair[0].Start()
+		tok, err := pair[1].Finish(f.ctx, f.callback(t, authURL), sealed)
+		require.NoError(t, err)
+		assert.NotEmpty(t, tok.AccessToken)
+		assert.NotEmpty(t, tok.RefreshToken)
+	}
+}
+
+func TestFlowStartURL(t *testing.T) {
+	t.Parallel()
+	f := newFlowFixture(t, redirect)
+	authURL, sealed := f.flow(t).Start()
+	u, err := url.Parse(authURL)
+	require.NoError(t, err)
+	q := u.Query()
+	assert.Equal(t, "S256", q.Get("code_challenge_method"))
+	assert.NoError(t, pleooauth.ValidateS256Challenge(q.Get("code_challenge")))
+	assert.Len(t, q.Get("state"), 43, "32 random bytes")
+	assert.NotContains(t, authURL, sealed)
+	// The sealed value holds the verifier encrypted: the state is not
+	// readable in it.
+	assert.NotContains(t, sealed, q.Get("state"))
+}
+
+func TestFlowRefusesBadSealedValues(t *testing.T) {
+	t.Parallel()
+	f := newFlowFixture(t, redirect)
+	fl := f.flow(t)
+	authURL, sealed := fl.Start()
+	req := f.callback(t, authURL)
+
+	raw, err := base64.RawURLEncoding.DecodeString(sealed)
+	require.NoError(t, err)
+	for i := range raw {
+		tampered := bytes.Clone(raw)
+		tampered[i] ^= 0x01
+		_, err := fl.Finish(f.ctx, req, base64.RawURLEncoding.EncodeToString(tampered))
+		require.ErrorIs(t, err, pleooauth.ErrFlowInvalid, "byte %d", i)
+	}
+	for _, bad := range []string{"", "not base64!", "AQ", sealed[:20], sealed + "A"} {
+		_, err := fl.Finish(f.ctx, req, bad)
+		assert.ErrorIs(t, err, pleooauth.ErrFlowInvalid, "%q", bad)
+	}
+
+	otherKey := make([]byte, 32)
+	other, err := pleooauth.NewFlow(f.cfg, otherKey)
+	require.NoError(t, err)
+	_, err = other.Finish(f.ctx, req, sealed)
+	assert.ErrorIs(t, err, pleooauth.ErrFlowInvalid, "another key")
+
+	otherClient := *f.cfg
+	otherClient.ClientID = "someone-else"
+	forOther, err := pleooauth.NewFlow(&otherClient, f.key)
+	require.NoError(t, err)
+	_, err = forOther.Finish(f.ctx, req, sealed)
+	assert.ErrorIs(t, err, pleooauth.ErrFlowInvalid, "sealed for another client")
+
+	// Nothing reached the token endpoint.
+	for _, r := range f.srv.Requests() {
+		assert.NotEqual(t, pleooauthtest.TokenPath, r.Path)
+	}
+	// And the untouched value still works.
+	_, err = fl.Finish(f.ctx, req, sealed)
+	assert.NoError(t, err)
+}
+
+func TestFlowExpires(t *testing.T) {
+	t.Parallel()
+	f := newFlowFixture(t, redirect)
+	fl := f.flow(t, pleooauth.WithFlowTTL(time.Minute))
+	authURL, sealed := fl.Start()
+	req := f.callback(t, authURL)
+	f.clock.Advance(time.Minute)
+	_, err := fl.Finish(f.ctx, req, sealed)
+	assert.ErrorIs(t, err, pleooauth.ErrFlowExpired)
+}
+
+func TestFlowRefusesReplay(t *testing.T) {
+	t.Parallel()
+	f := newFlowFixture(t, redirect)
+	a, b := f.flow(t), f.flow(t)
+	authURL, sealed := a.Start()
+	req := f.callback(t, authURL)
+	_, err := a.Finish(f.ctx, req, sealed)
+	require.NoError(t, err)
+
+	_, err = a.Finish(f.ctx, req, sealed)
+	assert.ErrorIs(t, err, pleooauth.ErrFlowInvalid, "the same instance remembers it")
+
+	_, err = b.Finish(f.ctx, req, sealed)
+	var rerr *oauth2.RetrieveError
+	require.ErrorAs(t, err, &rerr, "another instance: Pleo refuses the spent code")
+	assert.Equal(t, "invalid_grant", rerr.ErrorCode)
+}
+
+func TestFlowStateMismatch(t *testing.T) {
+	t.Parallel()
+	f := newFlowFixture(t, redirect)
+	fl := f.flow(t)
+	authURL1, _ := fl.Start()
+	_, sealed2 := fl.Start()
+	// The attacker's callback (flow 1) arrives with the victim's cookie
+	// (flow 2).
+	_, err := fl.Finish(f.ctx, f.callback(t, authURL1), sealed2)
+	assert.ErrorIs(t, err, pleooauth.ErrStateMismatch)
+
+	req := httptest.NewRequest(http.MethodGet, redirect+"?code=x", nil)
+	_, err = fl.Finish(f.ctx, req, sealed2)
+	assert.ErrorIs(t, err, pleooauth.ErrStateMismatch, "no state at all")
+	for _, r := range f.srv.Requests() {
+		assert.NotEqual(t, pleooauthtest.TokenPath, r.Path, "no exchange after a state mismatch")
+	}
+}
+
+func TestFlowAccessDenied(t *testing.T) {
+	t.Parallel()
+	f := newFlowFixture(t, redirect, pleooauthtest.WithConsentDenied())
+	fl := f.flow(t)
+	authURL, sealed := fl.Start()
+	_, err := fl.Finish(f.ctx, f.callback(t, authURL), sealed)
+	require.ErrorIs(t, err, pleooauth.ErrAccessDenied)
+	var aerr *pleooauth.AuthorizationError
+	require.ErrorAs(t, err, &aerr)
+	assert.Equal(t, "access_denied", aerr.Code)
+	assert.Equal(t, "pleooauth: authorization failed: access_denied: the user denied the request", err.Error())
+
+	other := &pleooauth.AuthorizationError{Code: "invalid_scope"}
+	assert.NotErrorIs(t, other, pleooauth.ErrAccessDenied)
+	assert.Equal(t, "pleooauth: authorization failed: invalid_scope", other.Error())
+}
+
+func TestNewFlowKey(t *testing.T) {
+	t.Parallel()
+	cfg := &oauth2.Config{ClientID: "c"}
+	for _, n := range []int{16, 24, 32} {
+		_, err := pleooauth.NewFlow(cfg, make([]byte, n))
+		assert.NoError(t, err, n)
+	}
+	for _, n := range []int{0, 15, 33} {
+		_, err := pleooauth.NewFlow(cfg, make([]byte, n))
+		assert.Error(t, err, n)
+	}
+	_, err := pleooauth.NewFlow(nil, make([]byte, 32))
+	assert.Error(t, err)
+}
+
+// backend is a test backend serving FlowHandlers at the registered
+// redirect URI.
+type backend struct {
+	ts     *httptest.Server
+	tokens chan *oauth2.Token
+	errs   chan error
+}
+
+func newBackend(t *testing.T, f *flowFixture, fl *pleooauth.Flow, ln *httptest.Server) *backend {
+	b := &backend{ts: ln, tokens: make(chan *oauth2.Token, 1), errs: make(chan error, 1)}
+	h := &pleooauth.FlowHandlers{
+		Flow:       fl,
+		HTTPClient: f.srv.Client(),
+		OnToken: func(w http.ResponseWriter, r *http.Request, tok *oauth2.Token) {
+			b.tokens <- tok
+			http.Redirect(w, r, "/", http.StatusFound)
+		},
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /pleo/connect", h.Connect())
+	mux.Handle("GET /oauth/callback", h.Callback())
+	ln.Config.Handler = mux
+	ln.Start()
+	t.Cleanup(ln.Close)
+	return b
+}
+
+func noRedirects() *http.Client {
+	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+func TestFlowHandlersAcrossTwoBackends(t *testing.T) {
+	t.Parallel()
+	// Two backend instances behind one redirect URI: start both listeners
+	// first, so the registration can name the first one's address.
+	lnA, lnB := httptest.NewUnstartedServer(nil), httptest.NewUnstartedServer(nil)
+	redirectA := "http://" + lnA.Listener.Addr().String() + "/oauth/callback"
+	f := newFlowFixture(t, redirectA)
+	a := newBackend(t, f, f.flow(t), lnA)
+	b := newBackend(t, f, f.flow(t), lnB)
+	client := noRedirects()
+
+	// Connect at instance A.
+	resp, err := client.Get(a.ts.URL + "/pleo/connect")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusFound, resp.StatusCode)
+	cookies := resp.Cookies()
+	require.Len(t, cookies, 1)
+	assert.Equal(t, pleooauth.DefaultFlowCookie, cookies[0].Name)
+	assert.True(t, cookies[0].HttpOnly)
+	assert.Equal(t, http.SameSiteLaxMode, cookies[0].SameSite)
+
+	// The user approves at Pleo; the callback lands on instance B.
+	callback, err := f.srv.Authorize(resp.Header.Get("Location"))
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodGet, b.ts.URL+callback.Path+"?"+callback.RawQuery, nil)
+	require.NoError(t, err)
+	req.AddCookie(cookies[0])
+	resp, err = client.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusFound, resp.StatusCode)
+	tok := <-b.tokens
+	assert.NotEmpty(t, tok.AccessToken)
+	cleared := resp.Cookies()
+	require.Len(t, cleared, 1)
+	assert.Equal(t, -1, cleared[0].MaxAge, "the cookie is cleared")
+
+	// Without the cookie the callback refuses.
+	req, _ = http.NewRequest(http.MethodGet, b.ts.URL+callback.Path+"?"+callback.RawQuery, nil)
+	resp, err = client.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+}
+
+func TestFlowHandlersDenied(t *testing.T) {
+	t.Parallel()
+	ln := httptest.NewUnstartedServer(nil)
+	f := newFlowFixture(t, "http://"+ln.Listener.Addr().String()+"/oauth/callback", pleooauthtest.WithConsentDenied())
+	b := newBackend(t, f, f.flow(t), ln)
+	client := noRedirects()
+	resp, err := client.Get(b.ts.URL + "/pleo/connect")
+	require.NoError(t, err)
+	resp.Body.Close()
+	callback, err := f.srv.Authorize(resp.Header.Get("Location"))
+	require.NoError(t, err)
+	req, _ := http.NewRequest(http.MethodGet, b.ts.URL+callback.Path+"?"+callback.RawQuery, nil)
+	req.AddCookie(resp.Cookies()[0])
+	resp, err = client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Contains(t, string(body), "did not allow")
+}
