@@ -238,6 +238,11 @@ func (ts *TokenSource) Token() (*oauth2.Token, error) {
 		}
 		return nil, err
 	}
+	if tok.ExpiresIn > 0 {
+		// x/oauth2 dates the expiry by time.Now; date it by this source's
+		// clock, which decides when to refresh.
+		tok.Expiry = ts.now().Add(time.Duration(tok.ExpiresIn) * time.Second)
+	}
 	ts.tok = tok
 	if err := ts.store.Save(ts.ctx, tok); err != nil {
 		// Pleo has rotated the refresh token: the one in the store no longer

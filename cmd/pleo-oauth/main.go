@@ -8,6 +8,8 @@
 //	pleo-oauth form [--env staging|production] [--format markdown|json] FILE
 //	pleo-oauth scopes [--format text|json]
 //	pleo-oauth logo FILE|URL
+//	pleo-oauth demo
+//	pleo-oauth login --env staging --registration FILE
 //
 // validate exits 0 when every file is valid (warnings allowed unless
 // --strict), 1 when any has errors (or warnings, with --strict), and 2 on
@@ -60,6 +62,8 @@ func init() {
 		{"form", "[--env staging|production] [--format markdown|json] FILE", "print what to type into Pleo's registration form", runForm},
 		{"scopes", "[--format text|json]", "list the Pleo API scopes this tool knows", runScopes},
 		{"logo", "FILE|URL", "check that a logo image is square (1:1)", runLogo},
+		{"demo", "", "run the whole OAuth path against a fake Pleo, in this process", runDemo},
+		{"login", "--env staging --registration FILE [--out FILE] [--timeout D] [--no-browser]", "authorise against Pleo's Staging from this machine and save the tokens", runLogin},
 	}
 }
 
@@ -109,9 +113,9 @@ func lookup(name string) (command, bool) {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprint(w, "pleo-oauth checks a Pleo OAuth 2.0 client registration kept in your repository.\n\nUsage:\n\n")
+	fmt.Fprint(w, "pleo-oauth checks a Pleo OAuth 2.0 client registration kept in your repository, and runs its OAuth flow.\n\nUsage:\n\n")
 	for _, cmd := range commands {
-		fmt.Fprintf(w, "\tpleo-oauth %s %s\n", cmd.name, cmd.args)
+		fmt.Fprintf(w, "\t%s\n", strings.TrimSpace("pleo-oauth "+cmd.name+" "+cmd.args))
 	}
 	fmt.Fprint(w, "\nCommands:\n\n")
 	for _, cmd := range commands {
@@ -128,7 +132,7 @@ func newFlagSet(c *cli, name, detail string) *flag.FlagSet {
 	cmd, _ := lookup(name)
 	fs.Usage = func() {
 		w := fs.Output()
-		fmt.Fprintf(w, "usage: pleo-oauth %s %s\n\n%s\n", name, cmd.args, detail)
+		fmt.Fprintf(w, "usage: %s\n\n%s\n", strings.TrimSpace("pleo-oauth "+name+" "+cmd.args), detail)
 		if hasFlags(fs) {
 			fmt.Fprint(w, "\nFlags:\n")
 			fs.PrintDefaults()
