@@ -133,9 +133,9 @@ func (a *App) employees(r *http.Request) ([]Employee, error) {
 	case http.StatusUnauthorized:
 		// The token source hands out only unexpired tokens: a 401 means the
 		// authorisation was revoked.
-		return nil, fmt.Errorf("%w: Pleo's API answered %s", pleooauth.ErrReauthorizationRequired, resp.Status)
+		return nil, fmt.Errorf("%w: the Pleo API answered %s", pleooauth.ErrReauthorizationRequired, resp.Status)
 	default:
-		return nil, fmt.Errorf("Pleo's API answered %s", resp.Status)
+		return nil, fmt.Errorf("the Pleo API answered %s", resp.Status)
 	}
 	var body struct{ Data []Employee }
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
