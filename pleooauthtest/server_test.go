@@ -428,22 +428,24 @@ func TestRefused(t *testing.T) {
 			return exchangeError(t, f, &cfg)
 		}},
 		{name: "a public client sending a secret", want: "invalid_client", mutate: publicClient, try: func(t *testing.T, f *fixture) string {
-			status, code := f.postToken(t, url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "client_id": {clientID}, "client_secret": {"guess"}}, "", "")
-			assert.Equal(t, http.StatusUnauthorized, status)
-			return code
+			cfg := *f.cfg
+			cfg.ClientSecret = "guess"
+			return exchangeError(t, f, &cfg)
 		}},
 		{name: "another client's secret", want: "invalid_client", try: func(t *testing.T, f *fixture) string {
-			status, code := f.postToken(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}}, clientID, otherSecret)
-			assert.Equal(t, http.StatusUnauthorized, status)
-			return code
+			cfg := *f.cfg
+			cfg.ClientSecret = otherSecret
+			return exchangeError(t, f, &cfg)
 		}},
 		{name: "no client authentication", want: "invalid_client", try: func(t *testing.T, f *fixture) string {
-			_, code := f.postToken(t, url.Values{"grant_type": {"authorization_code"}, "code": {"x"}}, "", "")
-			return code
+			cfg := *f.cfg
+			cfg.ClientSecret = ""
+			cfg.Endpoint.AuthStyle = oauth2.AuthStyleInParams // client_id alone, in the body
+			return exchangeError(t, f, &cfg)
 		}},
 		{name: "password grant", want: "unsupported_grant_type", try: func(t *testing.T, f *fixture) string {
-			_, code := f.postToken(t, url.Values{"grant_type": {"password"}, "username": {"u"}, "password": {"p"}}, clientID, clientSecret)
-			return code
+			_, err := f.cfg.PasswordCredentialsToken(f.ctx, "user", "password")
+			return errorCode(t, err)
 		}},
 		// The token endpoint: refresh tokens.
 		{name: "old refresh token after rotation", want: "invalid_grant", try: func(t *testing.T, f *fixture) string {

@@ -5,6 +5,7 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -75,7 +76,8 @@ func New(cfg Config) (*App, error) {
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
 func (a *App) newTokenSource() *pleooauth.TokenSource {
-	ctx := contextWithClient(a.cfg.HTTPClient)
+	// x/oauth2 reads its HTTP client from the context.
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, a.cfg.HTTPClient)
 	return pleooauth.NewTokenSource(ctx, a.cfg.OAuth2, a.cfg.Store, pleooauth.WithTokenClock(a.cfg.Now))
 }
 
