@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,24 +23,6 @@ const (
 	testClientID     = "test-client"
 	testClientSecret = "test-secret-0123456789"
 )
-
-// testClock is a settable clock.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 func testRegistration(redirect string) *pleooauth.Registration {
 	return &pleooauth.Registration{
@@ -61,7 +42,7 @@ type flowFixture struct {
 	cfg   *oauth2.Config
 	ctx   context.Context
 	key   []byte
-	clock *testClock
+	clock *pleooauthtest.Clock
 }
 
 func newFlowFixture(t *testing.T, redirect string, opts ...pleooauthtest.Option) *flowFixture {
@@ -69,7 +50,7 @@ func newFlowFixture(t *testing.T, redirect string, opts ...pleooauthtest.Option)
 	reg := testRegistration(redirect)
 	creds, err := pleooauth.NewCredentials(testClientID, testClientSecret)
 	require.NoError(t, err)
-	clk := &testClock{now: time.Now()}
+	clk := pleooauthtest.NewClock(time.Now())
 	srv := pleooauthtest.NewServer(reg, creds, append([]pleooauthtest.Option{pleooauthtest.WithClock(clk.Now)}, opts...)...)
 	t.Cleanup(srv.Close)
 	cfg, err := reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoint(srv.Endpoint()))

@@ -70,7 +70,7 @@
 // Protected API endpoints answer 401 for a missing, unknown, expired or
 // revoked bearer token and 403 for one without the scope.
 //
-// The server is safe for concurrent use by parallel tests. [WithClock] and
-// the TTL options control expiry; [WithClient] registers more clients, for
+// The server is safe for concurrent use by parallel tests. [WithClock] (with
+// a [Clock] you advance) and the TTL options control expiry; [WithClient] registers more clients, for
 // testing one client's code or token with another's credentials.
 package pleooauthtest

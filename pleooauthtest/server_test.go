@@ -40,24 +40,6 @@ func registration(scope string, redirects ...string) *pleooauth.Registration {
 	}
 }
 
-// clock is a settable clock for WithClock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // fixture is a running server with two registered clients, the configs
 // the core builder makes for them, and a clock.
 type fixture struct {
@@ -67,7 +49,7 @@ type fixture struct {
 	cfg      *oauth2.Config
 	otherCfg *oauth2.Config
 	ctx      context.Context
-	clock    *clock
+	clock    *Clock
 }
 
 func setup(t *testing.T, mutate func(r *pleooauth.Registration, c *pleooauth.Credentials), opts ...Option) *fixture {
@@ -82,7 +64,7 @@ func setup(t *testing.T, mutate func(r *pleooauth.Registration, c *pleooauth.Cre
 	otherCreds, err := pleooauth.NewCredentials(otherID, otherSecret)
 	require.NoError(t, err)
 
-	clk := &clock{now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
+	clk := NewClock(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
 	opts = append([]Option{WithClock(clk.Now), WithClient(other, otherCreds)}, opts...)
 	srv := NewServer(reg, creds, opts...)
 	t.Cleanup(srv.Close)

@@ -11,32 +11,12 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/partnerkit/pleooauth"
 	"github.com/partnerkit/pleooauth/examples/backend/app"
 	"github.com/partnerkit/pleooauth/pleooauthtest"
 )
-
-// demoClock is the shared clock of the demo's fake Pleo and backend, so
-// that the demo can skip ahead to the access token's expiry.
-type demoClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *demoClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *demoClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 func runDemo(c *cli, args []string) int {
 	fs := newFlagSet(c, "demo", `Demo runs the whole OAuth path in this process, with no network and no
@@ -85,7 +65,9 @@ func demo(w io.Writer) error {
 	}
 	step("1. registration   valid for staging (%s), redirect URI %s", count(len(report.Warnings), "warning"), reg.RedirectURIs[0])
 
-	clock := &demoClock{now: time.Now()}
+	// One clock for the fake Pleo and the backend, so that the demo can skip
+	// ahead to the access token's expiry.
+	clock := pleooauthtest.NewClock(time.Now())
 	creds, err := pleooauth.NewCredentials("demo-client", rand.Text())
 	if err != nil {
 		return err
