@@ -2,7 +2,6 @@ package pleooauth
 
 import (
 	"fmt"
-	"net/url"
 	"slices"
 
 	"golang.org/x/oauth2"
@@ -120,12 +119,6 @@ func (r *Registration) OAuth2Config(env Environment, creds Credentials, opts ...
 		}
 		redirect = o.redirectURL
 	}
-	// Validate refuses loopback redirect URIs in Production already; this
-	// holds the line should that rule ever change.
-	if u, err := url.Parse(redirect); err != nil || env == Production && (u.Scheme != "https" || isLoopbackHost(u.Hostname())) {
-		return nil, fmt.Errorf("%w: Production needs an https redirect URI on a public host, not %q", ErrInvalidRegistration, redirect)
-	}
-
 	registered := r.Scopes()
 	scopes := registered
 	if o.scopesSet {

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"unicode"
 	"unsafe"
 )
 
@@ -108,16 +107,12 @@ func (c Credentials) check() error {
 	switch {
 	case c.ClientID == "":
 		return fmt.Errorf("%w: client ID is empty", ErrInvalidCredentials)
-	case hasSpaceOrControl(c.ClientID):
+	case hasSpaceControlOrBadUTF8(c.ClientID):
 		return fmt.Errorf("%w: client ID contains white space or control characters", ErrInvalidCredentials)
-	case hasSpaceOrControl(c.ClientSecret.Reveal()):
+	case hasSpaceControlOrBadUTF8(c.ClientSecret.Reveal()):
 		return fmt.Errorf("%w: client secret contains white space or control characters (value not shown)", ErrInvalidCredentials)
 	}
 	return nil
-}
-
-func hasSpaceOrControl(s string) bool {
-	return strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) })
 }
 
 // The environment variables [CredentialsFromEnv] reads.

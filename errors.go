@@ -49,7 +49,7 @@ var (
 	// ErrInvalidVerifier is returned for a PKCE code verifier that does not
 	// follow RFC 7636 section 4.1, or a code challenge that is not a
 	// well-formed S256 challenge.
-	ErrInvalidVerifier = errors.New("pleooauth: invalid PKCE code verifier")
+	ErrInvalidVerifier = errors.New("pleooauth: invalid PKCE code verifier or challenge")
 
 	// ErrVerifierMismatch is returned by [VerifyS256] when the verifier does
 	// not hash to the challenge.

@@ -286,7 +286,7 @@ func describeToken(tok json.Token) string {
 		return "a list"
 	case string:
 		return "a single string"
-	case float64, json.Number:
+	case float64:
 		return "a single number"
 	case bool:
 		return "a single true/false value"
