@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"golang.org/x/text/unicode/norm"
+	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode"
@@ -30,6 +33,9 @@ func FuzzParseRegistration(f *testing.F) {
 	f.Add([]byte("client_name: [1\n"))
 	f.Add([]byte(`{"client_name": 1, "x": {"y": [1, 2]}}`))
 	f.Add([]byte("a: &a [*a, *a]\nb: *a\n"))
+	for _, h := range hostileYAML() {
+		f.Add([]byte(h.doc))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := ParseRegistration(data)
 		var serr *SyntaxError
@@ -135,6 +141,9 @@ func FuzzRedirectURI(f *testing.F) {
 		"https://client.example/callback", "http://localhost:8080/cb", "http://[::1]/cb", "http://127.0.0.1:1/cb",
 		"https://client.example/cb#", "javascript:alert(1)", "https://u@h/", "https://h:99999/", "/cb",
 		"http://[::ffff:127.0.0.1]/cb", "https://*.h/", "https://h:/", "HTTP://LOCALHOST/",
+		"https://127.1/cb", "https://2130706433/cb", "https://0x7f.1/cb", "https://ｌｏｃａｌｈｏｓｔ/cb",
+		"https://pleo。io/", "https://ｐｌｅｏ.io/", "https://pl\u00adeo.io/", "https://0.0.0.0/cb", "https://[::]/cb",
+		"https://bücher.example/cb", "https://0177.0.0.1/cb", "https://pl%C2%ADeo.io/",
 	} {
 		f.Add(s)
 	}
@@ -174,8 +183,12 @@ func FuzzRedirectURI(f *testing.F) {
 				t.Fatalf("accepted scheme %q", u.Scheme)
 			case env == Production && u.Scheme != "https":
 				t.Fatalf("accepted %q in Production", raw)
-			case env == Production && isLoopbackHost(strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")):
+			case env == Production && reachesThisMachine(u.Hostname()):
 				t.Fatalf("accepted loopback %q in Production", raw)
+			case reachesPleo(u.Hostname()):
+				t.Fatalf("accepted %q, which a browser sends to Pleo", raw)
+			case strings.ContainsFunc(raw, isFormatCharacter):
+				t.Fatalf("accepted %q with an invisible formatting character", raw)
 			case u.Scheme == "http" && !isExactLoopback(u):
 				t.Fatalf("accepted http %q for a host that is not spelled as loopback", raw)
 			}
@@ -229,6 +242,100 @@ func FuzzCheckLogo(f *testing.F) {
 		err := CheckLogo(bytes.NewReader(data))
 		if err != nil && !errors.Is(err, ErrInvalidLogo) {
 			t.Fatalf("error does not match ErrInvalidLogo: %v", err)
+		}
+	})
+}
+
+// seenByBrowser is an oracle for the host checks, written apart from
+// browserHost: NFKC folding, invisible characters and the dot look-alikes
+// removed, lower case.
+func seenByBrowser(hostname string) string {
+	var b strings.Builder
+	for _, r := range norm.NFKC.String(hostname) {
+		switch {
+		case isFormatCharacter(r):
+		case r == '\u3002' || r == '\uff0e' || r == '\uff61':
+			b.WriteByte('.')
+		default:
+			b.WriteRune(unicode.ToLower(r))
+		}
+	}
+	return strings.TrimSuffix(b.String(), ".")
+}
+
+// reachesThisMachine is an oracle: does a browser send hostname to this
+// machine? IPv4 numbers are read with strconv's base prefixes, as
+// inet_aton (and so WHATWG) reads them.
+func reachesThisMachine(hostname string) bool {
+	h := seenByBrowser(hostname)
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	if ip, err := netip.ParseAddr(h); err == nil && ip.Is6() {
+		ip = ip.Unmap()
+		return ip.IsLoopback() || ip.IsUnspecified() || ip.Is4() && ip.As4()[0] == 0
+	}
+	parts := strings.Split(h, ".")
+	if len(parts) > 4 {
+		return false
+	}
+	var v uint64
+	for i, p := range parts {
+		if p == "" || strings.ContainsAny(p, "_+-oObB") && !strings.HasPrefix(strings.ToLower(p), "0x") {
+			return false
+		}
+		n, err := strconv.ParseUint(p, 0, 64)
+		if strings.EqualFold(p, "0x") {
+			n, err = 0, nil
+		}
+		if err != nil {
+			return false
+		}
+		if i < len(parts)-1 {
+			if n > 255 {
+				return false
+			}
+			v = v<<8 | n
+			continue
+		}
+		rest := uint(8 * (5 - len(parts)))
+		if n >= 1<<rest {
+			return false
+		}
+		v = v<<rest | n
+	}
+	first := v >> 24
+	return first == 127 || first == 0
+}
+
+func reachesPleo(hostname string) bool {
+	h := seenByBrowser(hostname)
+	return h == "pleo.io" || strings.HasSuffix(h, ".pleo.io")
+}
+
+func FuzzClientName(f *testing.F) {
+	for _, s := range []string{
+		"Example Client", "Ple\u200bo Sync", "P\u00adleo Sync", "Ｐｌｅｏ Sync", "Sync \u202eoelP",
+		"Sync\u200eApp", "Sync\u061cApp", "Café Compta", "\u0420leo", "Pléo",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		r := complete()
+		r.ClientName = name
+		report := r.Check(Production)
+		checkFindings(t, report.Errors)
+		if len(report.Errors) > 0 {
+			return
+		}
+		// An accepted name holds no invisible character, and does not read
+		// as Pleo once compatibility forms are folded (an oracle written
+		// apart from brandSkeleton, and weaker than it).
+		if strings.ContainsFunc(name, isFormatCharacter) {
+			t.Fatalf("accepted %+q with an invisible formatting character", name)
+		}
+		if strings.Contains(strings.ToLower(norm.NFKC.String(name)), "pleo") {
+			t.Fatalf("accepted %+q, which reads as Pleo", name)
 		}
 	})
 }

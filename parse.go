@@ -9,10 +9,6 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
-
-	"github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
 )
 
 // MaxRegistrationBytes is the largest registration document
@@ -59,7 +55,7 @@ func (e *SyntaxError) Is(target error) bool { return target == ErrSyntax }
 // with the line and column.
 func ParseRegistration(data []byte) (*Registration, error) {
 	if len(data) > MaxRegistrationBytes {
-		return nil, &SyntaxError{Msg: fmt.Sprintf("the document is %d bytes; at most %d are read", len(data), MaxRegistrationBytes)}
+		return nil, &SyntaxError{Msg: fmt.Sprintf("the document is larger than %d bytes (1 MiB), the most that is read; a registration needs well under a kilobyte", MaxRegistrationBytes)}
 	}
 	doc, err := toJSON(data)
 	if err != nil {
@@ -93,56 +89,10 @@ func toJSON(data []byte) ([]byte, error) {
 		return data, nil
 	}
 	doc, err := yamlToJSON(data)
-	if err == nil {
-		return doc, nil
-	}
-	var serr *SyntaxError
-	if errors.As(err, &serr) {
-		return nil, serr
-	}
-	serr = &SyntaxError{Msg: "the document could not be read as YAML"}
-	var yamlErr yaml.Error
-	if errors.As(err, &yamlErr) {
-		serr.Msg = scrub(yamlErr.GetMessage(), data)
-		if tok := yamlErr.GetToken(); tok != nil && tok.Position != nil {
-			serr.Line, serr.Column = tok.Position.Line, tok.Position.Column
-		}
-	}
-	return nil, serr
-}
-
-// yamlToJSON converts YAML to JSON, refusing aliases (*name): expanding
-// them is how a few hundred bytes of YAML become gigabytes ("billion
-// laughs"), and a registration has no use for them.
-func yamlToJSON(data []byte) ([]byte, error) {
-	file, err := parser.ParseBytes(data, 0)
 	if err != nil {
-		return nil, err
+		return nil, yamlSyntaxError(err, data)
 	}
-	var alias aliasFinder
-	for _, doc := range file.Docs {
-		ast.Walk(&alias, doc)
-	}
-	if alias.found != nil {
-		serr := &SyntaxError{Msg: "YAML aliases (*name) are not accepted in a registration; write the value out"}
-		if tok := alias.found.GetToken(); tok != nil && tok.Position != nil {
-			serr.Line, serr.Column = tok.Position.Line, tok.Position.Column
-		}
-		return nil, serr
-	}
-	return yaml.YAMLToJSON(data)
-}
-
-type aliasFinder struct{ found *ast.AliasNode }
-
-func (a *aliasFinder) Visit(n ast.Node) ast.Visitor {
-	if alias, ok := n.(*ast.AliasNode); ok && a.found == nil {
-		a.found = alias
-	}
-	if a.found != nil {
-		return nil
-	}
-	return a
+	return doc, nil
 }
 
 // position turns a byte offset into a 1-based line and column.
@@ -181,6 +131,10 @@ func scrub(msg string, input []byte) string {
 	})
 }
 
+// maxDocumentKeys is the most keys a registration document may hold: a
+// registration has 13 fields, and every unknown one is a finding.
+const maxDocumentKeys = 64
+
 // decodeRegistration decodes a JSON object field by field, so that one bad
 // field is one finding and the rest still decode.
 func decodeRegistration(doc []byte) (*Registration, error) {
@@ -202,7 +156,10 @@ func decodeRegistration(doc []byte) (*Registration, error) {
 	for i, f := range fields {
 		names[i] = f.name
 	}
-	for dec.More() {
+	for n := 0; dec.More(); n++ {
+		if n == maxDocumentKeys {
+			return nil, &SyntaxError{Msg: fmt.Sprintf("the document holds more than %d fields; a registration has 13", maxDocumentKeys)}
+		}
 		tok, err := dec.Token()
 		if err != nil {
 			return nil, &SyntaxError{Msg: "the document could not be read"}

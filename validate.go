@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
-	"net/netip"
 	"net/url"
 	"reflect"
 	"slices"
@@ -92,6 +91,7 @@ const (
 	RuleTooLong              = "too_long"           // client_name is over 100 characters
 	RuleUntrimmed            = "untrimmed"          // client_name starts or ends with white space
 	RuleControlCharacters    = "control_characters" // client_name holds a control character or invalid UTF-8
+	RuleFormatCharacters     = "format_characters"  // client_name or a URI holds an invisible formatting character (Unicode Cf)
 	RulePleoBranding         = "pleo_branding"      // client_name uses the word Pleo
 	RuleInvalidURI           = "invalid_uri"        // a URI does not parse
 	RuleWhitespace           = "whitespace"         // a URI holds white space or control characters
@@ -122,7 +122,23 @@ const (
 	RuleSecretInRegistration = "secret_in_registration" // ParseRegistration: a secret-looking field
 	RuleWrongType            = "wrong_type"             // ParseRegistration: a value of the wrong type
 	RuleDuplicateField       = "duplicate_field"        // ParseRegistration: a field given twice
+	RuleTooMany              = "too_many"               // contacts, redirect_uris or scope has more than MaxListEntries entries
 )
+
+// MaxListEntries is the most contacts, redirect URIs or scopes a
+// registration may list. Pleo states no limit; a real registration lists a
+// handful, and the bound keeps checking any input fast.
+const MaxListEntries = 100
+
+// tooMany reports a list over MaxListEntries and returns the entries to
+// check: the first MaxListEntries.
+func (c *checker) tooMany(field string, n int) int {
+	if n <= MaxListEntries {
+		return n
+	}
+	c.errorf(field, RuleTooMany, "has %d entries; at most %d are accepted (only the first %d were checked)", n, MaxListEntries, MaxListEntries)
+	return MaxListEntries
+}
 
 // MaxClientNameLength is the longest client_name accepted, in characters.
 // Pleo states no limit; 100 is this package's choice, generous for a brand
@@ -282,33 +298,22 @@ func (c *checker) clientName(name string) {
 	if strings.TrimSpace(name) != name {
 		c.errorf(f, RuleUntrimmed, "starts or ends with white space; remove it")
 	}
-	if !utf8.ValidString(name) || strings.ContainsFunc(name, isControl) {
+	if !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl) {
 		c.errorf(f, RuleControlCharacters, "contains control characters or invalid UTF-8; use plain text")
 	}
+	// Invisible characters make the name read differently on Pleo's
+	// consent screen than it is: "Ple\u200bo" shows as "Pleo".
+	if r, ok := formatCharacter(name); ok {
+		c.errorf(f, RuleFormatCharacters, "contains the invisible formatting character %U (zero-width, soft hyphen, bidi control or similar); remove it", r)
+	}
 	// Seed: "Do not use Pleo branding or claim your app is a Pleo client."
-	// The word is matched anywhere and in any case ("ExportToPleo" too):
-	// the safer reading of "branding".
-	if containsFold(name, "pleo") {
-		c.errorf(f, RulePleoBranding, "contains the word Pleo; Pleo asks partners not to use Pleo branding or claim the app is a Pleo client: use your own brand name, such as \"Example Client\" rather than \"Example Client for Pleo\"")
+	// The word is matched anywhere and in any case ("ExportToPleo" too), and
+	// as a reader sees it: full-width, accented, look-alike and hidden
+	// spellings ("Ｐｌｅｏ", "Pléo", Cyrillic "Рlео") count too. This is the
+	// safer reading of "branding".
+	if strings.Contains(brandSkeleton(name), "pleo") {
+		c.errorf(f, RulePleoBranding, "contains the word Pleo (or letters that read as it); Pleo asks partners not to use Pleo branding or claim the app is a Pleo client: use your own brand name, such as \"Example Client\" rather than \"Example Client for Pleo\"")
 	}
-}
-
-// containsFold reports whether substr is in s, ignoring ASCII case, without
-// allocating a lowered copy of s.
-func containsFold(s, substr string) bool {
-	for i := 0; i+len(substr) <= len(s); i++ {
-		if strings.EqualFold(s[i:i+len(substr)], substr) {
-			return true
-		}
-	}
-	return false
-}
-
-// isControl reports control characters, and the bidirectional overrides and
-// isolates (U+202A-U+202E, U+2066-U+2069) that can make a name read
-// differently on screen than it is.
-func isControl(r rune) bool {
-	return unicode.IsControl(r) || '\u202a' <= r && r <= '\u202e' || '\u2066' <= r && r <= '\u2069'
 }
 
 func (c *checker) contacts(contacts []string) {
@@ -316,7 +321,7 @@ func (c *checker) contacts(contacts []string) {
 	if len(contacts) > 1 {
 		seen = make(map[string]int, len(contacts))
 	}
-	for i, contact := range contacts {
+	for i, contact := range contacts[:c.tooMany("contacts", len(contacts))] {
 		f := "contacts[" + strconv.Itoa(i) + "]"
 		if strings.TrimSpace(contact) == "" {
 			c.errorf(f, RuleRequired, "is empty; give the email address of a person responsible for the application")
@@ -349,7 +354,7 @@ func (c *checker) redirectURIs(uris []string) {
 	if len(uris) > 1 {
 		seen = make(map[string]int, len(uris))
 	}
-	for i, raw := range uris {
+	for i, raw := range uris[:c.tooMany("redirect_uris", len(uris))] {
 		f := "redirect_uris[" + strconv.Itoa(i) + "]"
 		if raw == "" {
 			c.errorf(f, RuleRequired, "is empty; give the URL Pleo should send users back to")
@@ -369,18 +374,18 @@ func (c *checker) redirectURIs(uris []string) {
 	}
 }
 
-// uri checks one URI field and returns it parsed, or nil when it is empty
-// or broken. Redirect URIs get the stricter rules of RFC 6749 section 3.1.2
-// and Pleo's "must match exactly".
-func (c *checker) uri(f, raw string, redirect bool) *url.URL {
+// uri checks one URI field and returns the host a browser would connect
+// to, or "" when the URI is empty or broken. Redirect URIs get the stricter
+// rules of RFC 6749 section 3.1.2 and Pleo's "must match exactly".
+func (c *checker) uri(f, raw string, redirect bool) string {
 	if raw == "" {
-		return nil // structRules or recommended reports it
+		return "" // structRules or recommended reports it
 	}
 	// RFC 3986 section 2: white space and control characters never appear
 	// in a URI; url.Parse lets some through.
 	if hasSpaceControlOrBadUTF8(raw) {
 		c.errorf(f, RuleWhitespace, "contains white space or control characters; percent-encode them or remove them")
-		return nil
+		return ""
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -390,21 +395,38 @@ func (c *checker) uri(f, raw string, redirect bool) *url.URL {
 			reason = uerr.Err.Error()
 		}
 		c.errorf(f, RuleInvalidURI, "is not a valid URL: %s", reason)
-		return nil
+		return ""
 	}
 	// url.Parse accepts "javascript:alert(1)" and "/callback" alike; Pleo
 	// asks for https links ("Must be HTTPS in production"), so only http
 	// and https are accepted, and only with a host.
 	if u.Scheme != "" && u.Scheme != "https" && u.Scheme != "http" {
 		c.errorf(f, RuleUnsupportedScheme, "uses the scheme %q; Pleo needs an https URL (http only for loopback hosts in Staging)", u.Scheme)
-		return nil
+		return ""
 	}
 	hostname := u.Hostname()
 	if u.Scheme == "" || u.Opaque != "" || hostname == "" {
 		c.errorf(f, RuleNotAbsolute, "must be an absolute URL with a scheme and a host, such as https://client.example/callback")
-		return nil
+		return ""
+	}
+	// Browsers read the host by the WHATWG URL standard: UTS #46 mapping,
+	// and IPv4 in short, decimal, octal and hex forms. The rules below apply
+	// to the host a browser would reach, not to its spelling.
+	host, ip, err := browserHost(hostname)
+	if err != nil {
+		c.errorf(f, RuleInvalidURI, "has a host that is %s", strings.TrimPrefix(err.Error(), errBrowserHost.Error()+": "))
+		return ""
 	}
 	ok := true
+	// Invisible characters hide what a link is: "pl\u00adeo.io" reads, and
+	// resolves, as pleo.io. The decoded host is searched too.
+	if r, found := formatCharacter(raw); found {
+		c.errorf(f, RuleFormatCharacters, "contains the invisible formatting character %U (zero-width, soft hyphen, bidi control or similar); remove it", r)
+		ok = false
+	} else if r, found := formatCharacter(hostname); found {
+		c.errorf(f, RuleFormatCharacters, "has a host holding the invisible formatting character %U (percent-encoded); remove it", r)
+		ok = false
+	}
 	// RFC 6749 section 3.1.2: "The endpoint URI MUST NOT include a fragment
 	// component." The raw string is searched: url.Parse drops a bare
 	// trailing "#" without a trace.
@@ -436,19 +458,20 @@ func (c *checker) uri(f, raw string, redirect bool) *url.URL {
 			ok = false
 		}
 	}
-	host := strings.TrimSuffix(strings.ToLower(hostname), ".")
 	// Seed: "Do not use Pleo branding or claim your app is a Pleo client."
 	// A link of the partner's pointing at Pleo's own site does both.
-	if host == "pleo.io" || strings.HasSuffix(host, ".pleo.io") {
+	if isPleoHost(host) {
 		c.errorf(f, RulePleoDomain, "points at Pleo's own domain %s; give a page of your own application", host)
 		ok = false
 	}
 	switch {
-	case c.env == Production && isLoopbackHost(host):
+	case c.env == Production && isLocalHost(host, ip):
 		// Seed: loopback URIs are "For local development". A Production
 		// client's users cannot reach the partner's own machine, so no
-		// loopback host is accepted there, over https either.
-		c.errorf(f, RuleLoopbackInProduction, "points at a loopback host (%s); loopback URIs are for local development in Staging only", hostname)
+		// loopback host is accepted there, over https either; nor the
+		// unspecified addresses 0.0.0.0 and [::], which browsers send to
+		// the machine they run on.
+		c.errorf(f, RuleLoopbackInProduction, "points at this machine (%s, which a browser reads as %s); loopback URIs are for local development in Staging only", hostname, host)
 		ok = false
 	case u.Scheme == "http" && c.env == Production:
 		// Seed: "Must be HTTPS in production."
@@ -464,9 +487,9 @@ func (c *checker) uri(f, raw string, redirect bool) *url.URL {
 		ok = false
 	}
 	if !ok {
-		return nil
+		return ""
 	}
-	return u
+	return host
 }
 
 // hasSpaceControlOrBadUTF8 reports white space, control characters or
@@ -504,36 +527,16 @@ func isExactLoopback(u *url.URL) bool {
 	return false
 }
 
-// isLoopbackHost reports whether host (lowercased, brackets removed) names
-// this machine in any spelling: localhost and its subdomains (RFC 6761
-// section 6.3), 127.0.0.0/8, ::1 and IPv4-mapped forms of them. This is the
-// wide reading, used to refuse loopback hosts where none may appear.
-func isLoopbackHost(host string) bool {
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return true
-	}
-	// Only an IP literal can be a loopback address from here on, and one
-	// starts with a digit or holds a colon.
-	if host == "" || !('0' <= host[0] && host[0] <= '9') && !strings.Contains(host, ":") {
-		return false
-	}
-	if ip, err := netip.ParseAddr(host); err == nil {
-		return ip.Unmap().IsLoopback()
-	}
-	return false
-}
-
 // sameSite warns when a link shown to users lives off the client's own site.
 // RFC 7591 section 5 asks the server to check that logo_uri, tos_uri and
 // policy_uri are on the client's host, since a rogue client could point
 // them anywhere. A subdomain of client_uri's host is the same site, and a
 // leading "www." on client_uri's host is ignored.
-func (c *checker) sameSite(f string, u, client *url.URL) {
-	if u == nil || client == nil || c.errorsOnly {
+func (c *checker) sameSite(f, host, client string) {
+	if host == "" || client == "" || c.errorsOnly {
 		return
 	}
-	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
-	site := strings.TrimPrefix(strings.TrimSuffix(strings.ToLower(client.Hostname()), "."), "www.")
+	site := strings.TrimPrefix(client, "www.")
 	if host == site || strings.HasSuffix(host, "."+site) {
 		return
 	}
@@ -552,6 +555,9 @@ func (c *checker) scope(raw string) {
 			continue
 		}
 		n++
+		if n > MaxListEntries {
+			continue // counted, not checked
+		}
 		// Pleo: "Scopes use a resource and permission format:
 		// resource:permission."
 		if !wellFormedScope(tok) {
@@ -578,6 +584,7 @@ func (c *checker) scope(raw string) {
 	if n == 0 {
 		c.errorf(f, RuleRequired, "is blank: %s", purposeOf(f))
 	}
+	c.tooMany(f, n)
 }
 
 func (c *checker) pkce(r *Registration) {

@@ -57,7 +57,7 @@ func TestRules(t *testing.T) {
 		{name: "client_name blank", mutate: func(r *Registration) { r.ClientName = "   " }, field: "client_name", rule: RuleRequired},
 		{name: "client_name untrimmed", mutate: func(r *Registration) { r.ClientName = " Example Client" }, field: "client_name", rule: RuleUntrimmed},
 		{name: "client_name NUL", mutate: func(r *Registration) { r.ClientName = "Example\x00Client" }, field: "client_name", rule: RuleControlCharacters},
-		{name: "client_name bidi override", mutate: func(r *Registration) { r.ClientName = "Example \u202eClient" }, field: "client_name", rule: RuleControlCharacters},
+		{name: "client_name bidi override", mutate: func(r *Registration) { r.ClientName = "Example \u202eClient" }, field: "client_name", rule: RuleFormatCharacters, says: "U+202E"},
 		{name: "client_name invalid UTF-8", mutate: func(r *Registration) { r.ClientName = "Example \xff" }, field: "client_name", rule: RuleControlCharacters},
 		{name: "client_name too long", mutate: func(r *Registration) { r.ClientName = strings.Repeat("é", 101) }, field: "client_name", rule: RuleTooLong, says: "101 characters"},
 		{name: "client_name for Pleo", mutate: func(r *Registration) { r.ClientName = "Example Client for Pleo" }, field: "client_name", rule: RulePleoBranding},
@@ -219,14 +219,14 @@ func TestRedirectURIs(t *testing.T) {
 		// Look-alikes of loopback are not loopback.
 		{"http://localhost.evil.example/callback", RuleHTTPSRequired, RuleHTTPSRequired},
 		{"http://127.0.0.1.nip.io/callback", RuleHTTPSRequired, RuleHTTPSRequired},
-		{"http://127.000.000.001/callback", RuleHTTPSRequired, RuleHTTPSRequired},
+		{"http://127.000.000.001/callback", RuleHTTPSRequired, RuleLoopbackInProduction},
 		{"http://[::ffff:127.0.0.1]/callback", RuleHTTPSRequired, RuleLoopbackInProduction},
 		{"http://[0:0:0:0:0:0:0:1]/callback", RuleHTTPSRequired, RuleLoopbackInProduction},
 		{"http://LOCALHOST/callback", RuleHTTPSRequired, RuleLoopbackInProduction},
 		{"http://localhost./callback", RuleHTTPSRequired, RuleLoopbackInProduction},
 		{"http://127.0.0.2/callback", RuleHTTPSRequired, RuleLoopbackInProduction},
 		{"http://client.example/callback", RuleHTTPSRequired, RuleHTTPSRequired},
-		{"http://0.0.0.0:8080/callback", RuleHTTPSRequired, RuleHTTPSRequired},
+		{"http://0.0.0.0:8080/callback", RuleHTTPSRequired, RuleLoopbackInProduction},
 		// Fragments, including the bare "#" url.Parse hides.
 		{"https://client.example/callback#", RuleFragment, RuleFragment},
 		{"https://client.example/callback#done", RuleFragment, RuleFragment},
@@ -363,4 +363,172 @@ func TestValidationErrorsAsError(t *testing.T) {
 	// Wrapped, it still matches.
 	wrapped := errors.Join(errors.New("loading registration.yaml"), err)
 	assert.ErrorIs(t, wrapped, ErrInvalidRegistration)
+}
+
+// TestHostsAsBrowsersReadThem: the loopback and Pleo rules apply to the
+// host a browser reaches, whatever its spelling (WHATWG URL: UTS #46
+// mapping, IPv4 in short, decimal, octal and hex forms).
+func TestHostsAsBrowsersReadThem(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		uri  string
+		want []string // rules in Production; nil: accepted
+	}{
+		// Loopback, spelled otherwise.
+		{"https://127.1/cb", []string{RuleLoopbackInProduction}},
+		{"https://127.0.1/cb", []string{RuleLoopbackInProduction}},
+		{"https://2130706433/cb", []string{RuleLoopbackInProduction}},
+		{"https://0x7f.1/cb", []string{RuleLoopbackInProduction}},
+		{"https://0X7F000001/cb", []string{RuleLoopbackInProduction}},
+		{"https://0177.0.0.1/cb", []string{RuleLoopbackInProduction}},
+		{"https://017700000001/cb", []string{RuleLoopbackInProduction}},
+		{"https://127.0.0.1./cb", []string{RuleLoopbackInProduction}},
+		{"https://127.255.255.254/cb", []string{RuleLoopbackInProduction}},
+		{"https://ｌｏｃａｌｈｏｓｔ/cb", []string{RuleLoopbackInProduction}},
+		{"https://LOCALHOST/cb", []string{RuleLoopbackInProduction}},
+		{"https://app.ｌｏｃａｌｈｏｓｔ/cb", []string{RuleLoopbackInProduction}},
+		{"https://localhost。/cb", []string{RuleLoopbackInProduction}},
+		{"https://１２７．０．０．１/cb", []string{RuleLoopbackInProduction}},
+		{"https://[::1]/cb", []string{RuleLoopbackInProduction}},
+		{"https://[::ffff:7f00:1]/cb", []string{RuleLoopbackInProduction}},
+		// The unspecified addresses reach this machine too.
+		{"https://0.0.0.0/cb", []string{RuleLoopbackInProduction}},
+		{"https://0/cb", []string{RuleLoopbackInProduction}},
+		{"https://0x0/cb", []string{RuleLoopbackInProduction}},
+		{"https://[::]/cb", []string{RuleLoopbackInProduction}},
+		{"https://[0:0:0:0:0:0:0:0]/cb", []string{RuleLoopbackInProduction}},
+		{"https://[::ffff:0.0.0.0]/cb", []string{RuleLoopbackInProduction}},
+		// Pleo, spelled otherwise.
+		{"https://pleo。io/", []string{RulePleoDomain}},
+		{"https://pleo．io/", []string{RulePleoDomain}},
+		{"https://ｐｌｅｏ.io/", []string{RulePleoDomain}},
+		{"https://PLEO.IO/", []string{RulePleoDomain}},
+		{"https://app.pleo.io./", []string{RulePleoDomain}},
+		{"https://pl\u00adeo.io/", []string{RuleFormatCharacters, RulePleoDomain}},
+		{"https://ple\u200bo.io/", []string{RuleFormatCharacters, RulePleoDomain}},
+		{"https://pl%C2%ADeo.io/", []string{RuleFormatCharacters, RulePleoDomain}},
+		{"https://ⓟⓛⓔⓞ.io/", []string{RulePleoDomain}},
+		// Hosts a browser refuses.
+		{"https://0x100000000/cb", []string{RuleInvalidURI}},
+		{"https://256.256.256.256/cb", []string{RuleInvalidURI}},
+		{"https://1.2.3.4.5/cb", []string{RuleInvalidURI}},
+		{"https://08.1/cb", []string{RuleInvalidURI}},
+		{"https://client.09/cb", []string{RuleInvalidURI}},
+		{"https://xn--a.example/cb", []string{RuleInvalidURI}},
+		{"https://a\u200d.example/cb", []string{RuleInvalidURI}},
+		{"https://[fe80::1%25en0]/cb", []string{RuleInvalidURI}},
+		// Not this machine, not Pleo: accepted.
+		{"https://bücher.example/cb", nil},
+		{"https://xn--bcher-kva.example/cb", nil},
+		{"https://client.example/cb", nil},
+		{"https://128.0.0.1/cb", nil},
+		{"https://1.0.0.0/cb", nil},
+		{"https://pleo.io.client.example/cb", nil},
+		{"https://notpleo.io/cb", nil},
+		{"https://client_app.example/cb", nil},
+		{"https://r3---sn-apo3qvuoxuxbt-j5pe.example/cb", nil},
+		{"https://client.example/\u00e9t\u00e9", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.uri, func(t *testing.T) {
+			t.Parallel()
+			for _, field := range []string{"redirect_uris[0]", "client_uri"} {
+				r := complete()
+				if field == "client_uri" {
+					r.ClientURI = tt.uri
+				} else {
+					r.RedirectURIs = []string{tt.uri}
+				}
+				report := r.Check(Production)
+				var got []string
+				for _, e := range report.Errors {
+					require.Equal(t, field, e.Field, "%v", e)
+					got = append(got, e.Rule)
+				}
+				assert.Equal(t, tt.want, got, "%s: %v", field, report.Errors)
+			}
+		})
+	}
+}
+
+// TestStagingKeepsExactLoopbackSpellingForHTTP: only localhost, 127.0.0.1
+// and [::1] as written may use http; other spellings of loopback may not.
+func TestStagingKeepsExactLoopbackSpellingForHTTP(t *testing.T) {
+	t.Parallel()
+	for uri, want := range map[string]string{
+		"http://localhost:8080/cb": "",
+		"http://127.0.0.1:8080/cb": "",
+		"http://[::1]:8080/cb":     "",
+		"http://127.1:8080/cb":     RuleHTTPSRequired,
+		"http://2130706433/cb":     RuleHTTPSRequired,
+		"http://ｌｏｃａｌｈｏｓｔ/cb":      RuleHTTPSRequired,
+		"http://0.0.0.0/cb":        RuleHTTPSRequired,
+		"https://127.1/cb":         "",
+	} {
+		r := complete()
+		r.RedirectURIs = []string{uri}
+		report := r.Check(Staging)
+		if want == "" {
+			assert.Empty(t, report.Errors, uri)
+			continue
+		}
+		requireFinding(t, report.Errors, "redirect_uris[0]", want)
+	}
+}
+
+// TestBrandNameAsReadersSeeIt: the Pleo branding rule reads the name as it
+// shows on screen; invisible characters are refused on their own.
+func TestBrandNameAsReadersSeeIt(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		want []string
+	}{
+		{"Ple\u200bo Sync", []string{RuleFormatCharacters, RulePleoBranding}},
+		{"P\u00adleo Sync", []string{RuleFormatCharacters, RulePleoBranding}},
+		{"Pl\u2060eo Sync", []string{RuleFormatCharacters, RulePleoBranding}},
+		{"\ufeffPleo Sync", []string{RuleFormatCharacters, RulePleoBranding}},
+		{"Ple\U000E0020o Sync", []string{RuleFormatCharacters, RulePleoBranding}},
+		{"P\u3164leo Sync", []string{RuleFormatCharacters, RulePleoBranding}},
+		{"Ｐｌｅｏ Sync", []string{RulePleoBranding}},
+		{"𝐏𝐥𝐞𝐨 Sync", []string{RulePleoBranding}},
+		{"ⓅⓁⒺⓄ Sync", []string{RulePleoBranding}},
+		{"Pléo Sync", []string{RulePleoBranding}},
+		{"Ple\u0301o Sync", []string{RulePleoBranding}},
+		{"\u0420leo Sync", []string{RulePleoBranding}},      // Cyrillic Er
+		{"Pl\u0435\u043e Sync", []string{RulePleoBranding}}, // Cyrillic ie, o
+		{"\u03a1LEO Sync", []string{RulePleoBranding}},      // Greek Rho
+		{"PIeo Sync", []string{RulePleoBranding}},           // capital I for l
+		{"Ple0 Sync", []string{RulePleoBranding}},           // zero for o
+		{"Sync \u202eoelP", []string{RuleFormatCharacters}}, // shows as "Sync Pleo", reversed
+		{"Sync \u200e", []string{RuleFormatCharacters}}, // not white space, so not untrimmed
+		{"Sync\u200fApp", []string{RuleFormatCharacters}},
+		{"Sync\u061cApp", []string{RuleFormatCharacters}},
+		{"Sync\u2066App\u2069", []string{RuleFormatCharacters}},
+		// Ordinary names stay valid.
+		{"Café Compta", nil},
+		{"Zürich Ledger", nil},
+		{"Ålesund Økonomi", nil},
+		{"会計アプリ", nil},
+		{"Example Client", nil},
+		{"Simple One", nil},
+		{"Apple Orchard", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := complete()
+			r.ClientName = tt.name
+			report := r.Check(Production)
+			assert.Equal(t, tt.want, rulesOf(report.Errors), "%+q", tt.name)
+		})
+	}
+}
+
+func rulesOf(findings []FieldError) []string {
+	var out []string
+	for _, f := range findings {
+		out = append(out, f.Rule)
+	}
+	return out
 }
