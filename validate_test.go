@@ -501,7 +501,7 @@ func TestBrandNameAsReadersSeeIt(t *testing.T) {
 		{"PIeo Sync", []string{RulePleoBranding}},           // capital I for l
 		{"Ple0 Sync", []string{RulePleoBranding}},           // zero for o
 		{"Sync \u202eoelP", []string{RuleFormatCharacters}}, // shows as "Sync Pleo", reversed
-		{"Sync \u200e", []string{RuleFormatCharacters}}, // not white space, so not untrimmed
+		{"Sync \u200e", []string{RuleFormatCharacters}},     // not white space, so not untrimmed
 		{"Sync\u200fApp", []string{RuleFormatCharacters}},
 		{"Sync\u061cApp", []string{RuleFormatCharacters}},
 		{"Sync\u2066App\u2069", []string{RuleFormatCharacters}},
