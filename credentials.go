@@ -3,10 +3,10 @@ package pleooauth
 import (
 	"crypto/subtle"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
-	"unsafe"
 )
 
 // Redacted is what a [Secret] shows in place of its value, in every fmt
@@ -18,29 +18,31 @@ const Redacted = "[REDACTED]"
 // when nested in other structs. The value comes out only through
 // [Secret.Reveal], a call easy to find in review.
 //
-// The value is kept as a pointer to its bytes and a length, not as a
-// string: even where fmt prints a struct by reflection, bypassing Secret's
-// methods (an unexported field of another struct), it shows an address and
-// a length, never the text. The zero Secret is empty.
+// The value is kept behind a pointer to a string. Where fmt prints a
+// struct by reflection, bypassing Secret's methods (an unexported field of
+// another struct), it shows the pointer's address, never the text; and
+// reflect.DeepEqual, and so testify's assert.Equal, follows the pointer and
+// compares the values, so two Secrets are equal exactly when their values
+// are. The zero Secret is empty, and equal to NewSecret("").
 type Secret struct {
-	data *byte
-	n    int
+	p *string
 }
 
-// NewSecret wraps value in a Secret. It does not copy the value.
+// NewSecret wraps value in a Secret.
 func NewSecret(value string) Secret {
-	// unsafe.StringData and unsafe.String point at the string's own bytes,
-	// which are immutable; nothing here writes through the pointer.
-	return Secret{data: unsafe.StringData(value), n: len(value)}
+	if value == "" {
+		return Secret{}
+	}
+	return Secret{p: &value}
 }
 
 // Reveal returns the raw value. Call it only where the value is sent to
 // Pleo (the token endpoint) or compared; never log or print the result.
 func (s Secret) Reveal() string {
-	if s.n == 0 {
+	if s.p == nil {
 		return ""
 	}
-	return unsafe.String(s.data, s.n)
+	return *s.p
 }
 
 // IsZero reports whether the secret is empty.
@@ -122,6 +124,29 @@ const (
 	EnvClientSecretFile = "PLEO_CLIENT_SECRET_FILE"
 )
 
+// MaxSecretFileBytes is the largest file [CredentialsFromEnv] reads a client
+// secret from. A client secret is a few dozen characters; a larger file is
+// the wrong file.
+const MaxSecretFileBytes = 4096
+
+// readFileAtMost reads a file of at most limit bytes, and refuses a larger
+// one without reading it all.
+func readFileAtMost(name string, limit int64) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("the file is larger than %d bytes", limit)
+	}
+	return data, nil
+}
+
 // CredentialsFromEnv reads credentials from the environment: the client ID
 // from PLEO_CLIENT_ID, and the secret from PLEO_CLIENT_SECRET or from the
 // file named by PLEO_CLIENT_SECRET_FILE (a mounted secret; one trailing
@@ -142,7 +167,7 @@ func CredentialsFromEnv() (Credentials, error) {
 	case hasSecret && secret == "":
 		return Credentials{}, fmt.Errorf("%w: %s is set but empty", ErrInvalidCredentials, EnvClientSecret)
 	case hasFile:
-		data, err := os.ReadFile(file)
+		data, err := readFileAtMost(file, MaxSecretFileBytes)
 		if err != nil {
 			// The path is not secret; the error names it and the cause only.
 			return Credentials{}, fmt.Errorf("%w: reading %s: %w", ErrInvalidCredentials, EnvClientSecretFile, err)

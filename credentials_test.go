@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -120,6 +121,29 @@ func TestSecretReveal(t *testing.T) {
 	assert.True(t, zero.Equal(Secret{}))
 }
 
+// TestSecretDeepEqual: reflect.DeepEqual, and so testify's assert.Equal,
+// tells secrets apart by value, both ways, also inside Credentials.
+func TestSecretDeepEqual(t *testing.T) {
+	t.Parallel()
+	// Same length and first letter: a pointer to the first byte would see
+	// these as equal.
+	a, b := NewSecret("s3cret-aaaa"), NewSecret("s3cret-bbbb")
+	assert.False(t, reflect.DeepEqual(a, b))
+	assert.NotEqual(t, a, b)
+	// Equal values in different strings are equal.
+	same := NewSecret(strings.Clone("s3cret-aaaa"))
+	assert.True(t, reflect.DeepEqual(a, same))
+	assert.Equal(t, a, same)
+	assert.True(t, reflect.DeepEqual(Secret{}, NewSecret("")))
+	assert.False(t, reflect.DeepEqual(Secret{}, a))
+
+	loaded := Credentials{ClientID: exampleClientID, ClientSecret: NewSecret("s3cret-aaaa")}
+	want := Credentials{ClientID: exampleClientID, ClientSecret: NewSecret("s3cret-bbbb")}
+	assert.False(t, reflect.DeepEqual(loaded, want), "credentials with other secrets must not be equal")
+	want.ClientSecret = NewSecret("s3cret-aaaa")
+	assert.True(t, reflect.DeepEqual(loaded, want))
+}
+
 func TestNewCredentials(t *testing.T) {
 	t.Parallel()
 	c, err := NewCredentials(exampleClientID, exampleClientSecret)
@@ -152,6 +176,8 @@ func TestCredentialsFromEnv(t *testing.T) {
 	require.NoError(t, os.WriteFile(secretFile, []byte(exampleClientSecret+"\n"), 0o600))
 	emptyFile := filepath.Join(dir, "empty")
 	require.NoError(t, os.WriteFile(emptyFile, []byte("\n"), 0o600))
+	hugeFile := filepath.Join(dir, "huge")
+	require.NoError(t, os.WriteFile(hugeFile, bytes.Repeat([]byte("a"), MaxSecretFileBytes+1), 0o600))
 
 	tests := []struct {
 		name       string
@@ -167,6 +193,7 @@ func TestCredentialsFromEnv(t *testing.T) {
 		{name: "empty secret", env: map[string]string{EnvClientID: exampleClientID, EnvClientSecret: ""}, err: "PLEO_CLIENT_SECRET is set but empty"},
 		{name: "missing file", env: map[string]string{EnvClientID: exampleClientID, EnvClientSecretFile: filepath.Join(dir, "nope")}, err: "reading PLEO_CLIENT_SECRET_FILE"},
 		{name: "empty file", env: map[string]string{EnvClientID: exampleClientID, EnvClientSecretFile: emptyFile}, err: "is empty"},
+		{name: "file over the bound", env: map[string]string{EnvClientID: exampleClientID, EnvClientSecretFile: hugeFile}, err: "larger than 4096 bytes"},
 		{name: "secret with a space", env: map[string]string{EnvClientID: exampleClientID, EnvClientSecret: exampleClientSecret + " x"}, err: "client secret contains white space"},
 	}
 	for _, tt := range tests {

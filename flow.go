@@ -173,14 +173,20 @@ func (f *Flow) unseal(sealed string) (nonce string, expires time.Time, state []b
 // value, compares the state in constant time ([ErrStateMismatch]), turns
 // an error callback into an [*AuthorizationError] (access_denied matches
 // [ErrAccessDenied]), and exchanges the code with the PKCE verifier. A
-// failed exchange is x/oauth2's *oauth2.RetrieveError. Pass the HTTP client
+// failed exchange matches x/oauth2's *oauth2.RetrieveError with
+// [errors.As], with its Body removed: a proxy's error page may echo the
+// request, secret, code and verifier included. Pass the HTTP client
 // for the token endpoint in ctx, as x/oauth2 does ([oauth2.HTTPClient]).
 func (f *Flow) Finish(ctx context.Context, r *http.Request, sealed string) (*oauth2.Token, error) {
 	code, verifier, err := f.verify(r, sealed)
 	if err != nil {
 		return nil, err
 	}
-	return f.cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	tok, err := f.cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		return nil, scrubTokenError(err)
+	}
+	return tok, nil
 }
 
 // verify does everything Finish does before the exchange, and returns the

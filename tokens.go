@@ -75,6 +75,10 @@ type FileStore struct {
 	mu sync.Mutex
 }
 
+// maxTokenFileBytes bounds the token file FileStore reads: a token file is
+// a few kilobytes at most.
+const maxTokenFileBytes = 1 << 20
+
 // storedToken is the file's form: the fields of oauth2.Token that matter.
 type storedToken struct {
 	AccessToken  string    `json:"access_token"`
@@ -88,7 +92,7 @@ type storedToken struct {
 func (s *FileStore) Load(context.Context) (*oauth2.Token, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	data, err := os.ReadFile(s.Path)
+	data, err := readFileAtMost(s.Path, maxTokenFileBytes)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, ErrNoToken
 	}
@@ -148,7 +152,23 @@ func (s *FileStore) Save(_ context.Context, tok *oauth2.Token) error {
 	if err := os.Rename(tmp, s.Path); err != nil {
 		return fmt.Errorf("pleooauth: saving token: %w", err)
 	}
+	// The rename is durable only once the directory is synced: a crash
+	// right after it could otherwise bring the old file back, and with it
+	// a refresh token Pleo has already rotated out.
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("pleooauth: saving token: %w", err)
+	}
 	return nil
+}
+
+// syncDir flushes a directory's entries to disk.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // DefaultExpiryDelta is how long before its expiry a token is refreshed.
@@ -230,6 +250,7 @@ func (ts *TokenSource) Token() (*oauth2.Token, error) {
 	}
 	// An expired-looking token makes x/oauth2 refresh once, and only once.
 	tok, err := ts.cfg.TokenSource(ts.ctx, &oauth2.Token{RefreshToken: ts.tok.RefreshToken}).Token()
+	err = scrubTokenError(err)
 	if err != nil {
 		var rerr *oauth2.RetrieveError
 		if errors.As(err, &rerr) && (rerr.ErrorCode == "invalid_grant" || rerr.ErrorCode == "invalid_refresh_token") {

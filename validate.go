@@ -471,7 +471,14 @@ func (c *checker) uri(f, raw string, redirect bool) string {
 		// loopback host is accepted there, over https either; nor the
 		// unspecified addresses 0.0.0.0 and [::], which browsers send to
 		// the machine they run on.
-		c.errorf(f, RuleLoopbackInProduction, "points at this machine (%s, which a browser reads as %s); loopback URIs are for local development in Staging only", hostname, host)
+		shown := hostname
+		switch {
+		case ip.IsValid() && !ip.Unmap().IsLoopback():
+			shown = fmt.Sprintf("the unspecified address %s, which browsers send to the machine they run on", hostname)
+		case host != strings.TrimSuffix(strings.ToLower(hostname), "."):
+			shown = fmt.Sprintf("%s, which a browser reads as %s", hostname, host)
+		}
+		c.errorf(f, RuleLoopbackInProduction, "points at a loopback host (%s); loopback URIs are for local development in Staging only", shown)
 		ok = false
 	case u.Scheme == "http" && c.env == Production:
 		// Seed: "Must be HTTPS in production."

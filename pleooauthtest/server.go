@@ -57,7 +57,7 @@ type Server struct {
 	codes    map[string]*codeGrant    // by hash of the code
 	access   map[string]*accessToken  // by hash of the token
 	refresh  map[string]*refreshToken // by hash of the token
-	requests []seenRequest
+	requests []Request // parameters already redacted
 }
 
 type client struct {
@@ -248,25 +248,27 @@ type Request struct {
 // Requests returns the requests the server has seen, oldest first.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
-	seen := slices.Clone(s.requests)
-	s.mu.Unlock()
-	out := make([]Request, len(seen))
-	for i, r := range seen {
-		out[i] = r.Request
-		out[i].Params = redacted(r.query, r.form)
+	defer s.mu.Unlock()
+	out := make([]Request, len(s.requests))
+	for i, r := range s.requests {
+		out[i] = r
+		out[i].Params = cloneValues(r.Params)
 	}
 	return out
 }
 
-// seenRequest is a Request as recorded: the parameters are kept as they
-// came and copied, with secrets redacted, only when Requests asks.
-type seenRequest struct {
-	Request
-	query string
-	form  url.Values // the request's PostForm, never changed after the handler
+func cloneValues(v url.Values) url.Values {
+	out := make(url.Values, len(v))
+	for k, vs := range v {
+		out[k] = slices.Clone(vs)
+	}
+	return out
 }
 
-var secretParams = []string{"client_secret", "code", "code_verifier", "refresh_token", "token", "access_token"}
+// secretParams are the parameters recorded as [pleooauth.Redacted]: the
+// server keeps no secret, code, token, verifier or password in its record,
+// so that printing it (a test failure's %+v) shows none.
+var secretParams = []string{"client_secret", "client_assertion", "code", "code_verifier", "refresh_token", "token", "access_token", "id_token", "password", "assertion"}
 
 func redacted(query string, form url.Values) url.Values {
 	params, _ := url.ParseQuery(query)
@@ -285,11 +287,7 @@ func redacted(query string, form url.Values) url.Values {
 }
 
 func (s *Server) record(r *http.Request, clientID string, status int, errCode string) {
-	seen := seenRequest{
-		Request: Request{Method: r.Method, Path: r.URL.Path, ClientID: clientID, Status: status, Error: errCode},
-		query:   r.URL.RawQuery,
-		form:    r.PostForm,
-	}
+	seen := Request{Method: r.Method, Path: r.URL.Path, ClientID: clientID, Status: status, Error: errCode, Params: redacted(r.URL.RawQuery, r.PostForm)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests = append(s.requests, seen)

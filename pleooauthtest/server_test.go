@@ -3,6 +3,7 @@ package pleooauthtest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"errors"
 	"io"
 	"net/http"
@@ -588,6 +589,21 @@ func TestRequestsAreRecordedWithSecretsRedacted(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotContains(t, string(all), clientSecret)
 	assert.NotContains(t, string(all), tok.RefreshToken)
+
+	// Nor does printing the server itself, as a failing test's %+v would.
+	// A password or client assertion sent by a confused client is redacted
+	// too.
+	req, err := http.NewRequest(http.MethodPost, f.srv.URL+TokenPath, strings.NewReader("grant_type=password&username=u&password=hunter2-pw&client_assertion=eyJassertion"))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := f.srv.Client().Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	for _, dump := range []string{fmt.Sprintf("%+v", f.srv), fmt.Sprintf("%#v", f.srv), fmt.Sprintf("%+v", f.srv.Requests())} {
+		for _, secret := range []string{clientSecret, tok.RefreshToken, tok.AccessToken, "hunter2-pw", "eyJassertion"} {
+			assert.NotContains(t, dump, secret)
+		}
+	}
 }
 
 func TestTokenEndpointRequestShape(t *testing.T) {

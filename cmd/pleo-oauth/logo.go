@@ -8,8 +8,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/partnerkit/pleooauth"
 )
@@ -58,7 +61,9 @@ that is not square or not an image, and 2 when the file or URL cannot be read.`)
 	// Reading stops one byte past the size bound, so that CheckLogo can
 	// refuse an image that is too large, naming the bound.
 	if err != nil {
-		fmt.Fprintf(c.stderr, "pleo-oauth logo: %v\n", err)
+		// The message may hold what a server sent (its status line): print
+		// it with control characters escaped.
+		fmt.Fprintf(c.stderr, "pleo-oauth logo: %s\n", printable(err.Error()))
 		if errors.Is(err, pleooauth.ErrInvalidLogo) {
 			return exitFindings
 		}
@@ -110,6 +115,26 @@ func fetchLogo(raw string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", raw, err)
 	}
 	return data, nil
+}
+
+// printable escapes the characters of s that would not show as themselves
+// on a terminal (control characters, whose escape sequences can rewrite the
+// screen; invalid UTF-8; invisible formatting characters), the way Go
+// quotes strings, without the quotes.
+func printable(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == ' ' || unicode.IsPrint(r):
+			b.WriteRune(r)
+		default:
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
+	}
+	return b.String()
 }
 
 func isTimeout(err error) bool {

@@ -226,10 +226,17 @@ func TestLogoURL(t *testing.T) {
 		}
 	})
 	mux.HandleFunc("/slow.png", func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-time.After(5 * time.Second):
-		case <-r.Context().Done():
+		<-r.Context().Done() // never answers: the time bound must end it
+	})
+	mux.HandleFunc("/evil.png", func(w http.ResponseWriter, r *http.Request) {
+		// A status line with terminal escape sequences in it.
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
 		}
+		defer conn.Close()
+		buf.WriteString("HTTP/1.1 502 \x1b[2J\x1b[31mclear screen\x07\r\nContent-Length: 0\r\n\r\n")
+		buf.Flush()
 	})
 	mux.HandleFunc("/redirect.png", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/redirect.png", http.StatusFound)
@@ -241,7 +248,8 @@ func TestLogoURL(t *testing.T) {
 	saved, savedTimeout := httpClient, logoTimeout
 	client := srv.Client()
 	client.CheckRedirect = saved.CheckRedirect
-	httpClient, logoTimeout = client, 300*time.Millisecond
+	// Generous: only /slow.png, which never answers, may meet the bound.
+	httpClient, logoTimeout = client, time.Minute
 	defer func() { httpClient, logoTimeout = saved, savedTimeout }()
 
 	for _, tt := range []struct {
@@ -253,14 +261,20 @@ func TestLogoURL(t *testing.T) {
 		{"/wide.png", 1, "120x60 pixels"},
 		{"/huge.png", 1, "over the 5 MiB size bound"},
 		{"/endless.png", 1, "larger than 5 MiB"},
-		{"/slow.png", 2, "gave up after 300ms (the time bound)"},
 		{"/redirect.png", 2, "stopped after 3 redirects (the redirect bound)"},
 		{"/missing.png", 2, "the server answered 404 Not Found"},
+		{"/evil.png", 2, `the server answered 502 \x1b[2J\x1b[31mclear screen\a`},
 	} {
 		status, stdout, stderr := runCLI(t, "", "logo", srv.URL+tt.path)
 		assert.Equal(t, tt.status, status, "%s: %s %s", tt.path, stdout, stderr)
 		assert.Contains(t, stdout+stderr, tt.says, tt.path)
+		assert.NotContains(t, stdout+stderr, "\x1b", "%s: nothing from the network reaches the terminal raw", tt.path)
 	}
+
+	logoTimeout = 50 * time.Millisecond
+	status, stdout, stderr := runCLI(t, "", "logo", srv.URL+"/slow.png")
+	assert.Equal(t, 2, status, "%s %s", stdout, stderr)
+	assert.Contains(t, stderr, "gave up after 50ms (the time bound)")
 }
 
 // FuzzValidateJSON feeds arbitrary bytes through 'validate --format json'
