@@ -57,7 +57,7 @@ type Server struct {
 	codes    map[string]*codeGrant    // by hash of the code
 	access   map[string]*accessToken  // by hash of the token
 	refresh  map[string]*refreshToken // by hash of the token
-	requests []Request // parameters already redacted
+	requests []Request                // parameters already redacted
 }
 
 type client struct {
