@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -11,7 +12,9 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/partnerkit/pleooauth"
@@ -62,7 +65,7 @@ PLEO_CLIENT_ID and PLEO_CLIENT_SECRET or PLEO_CLIENT_SECRET_FILE.`)
 		writeText(&cli{stdout: c.stderr}, res, false)
 		return res.status
 	}
-	redirect := loopbackRedirect(res.reg)
+	rawRedirect, redirect := loopbackRedirect(res.reg)
 	if redirect == nil {
 		return fail(exitUsage, "the registration has no loopback redirect URI (http://localhost, 127.0.0.1 or [::1] with a port) to listen on")
 	}
@@ -70,7 +73,9 @@ PLEO_CLIENT_ID and PLEO_CLIENT_SECRET or PLEO_CLIENT_SECRET_FILE.`)
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}
-	opts := []pleooauth.ConfigOption{pleooauth.WithRedirectURL(redirect.String())}
+	// The registered string itself, not a re-serialised URL: Pleo matches
+	// redirect URIs exactly.
+	opts := []pleooauth.ConfigOption{pleooauth.WithRedirectURL(rawRedirect)}
 	if loginEndpoint != nil {
 		opts = append(opts, pleooauth.WithEndpoint(*loginEndpoint))
 	}
@@ -84,48 +89,27 @@ PLEO_CLIENT_ID and PLEO_CLIENT_SECRET or PLEO_CLIENT_SECRET_FILE.`)
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}
-
-	ln, err := net.Listen("tcp", listenAddr(redirect))
-	if err != nil {
-		return fail(exitUsage, "listening on the redirect URI's address: %v", err)
-	}
 	authURL, sealed := flow.Start()
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	if loginHTTPClient != nil {
 		ctx = context.WithValue(ctx, oauth2.HTTPClient, loginHTTPClient)
 	}
-	type result struct {
-		tok *oauth2.Token
-		err error
+	cb, err := listenForCallback(ctx, redirect, flow, sealed)
+	if err != nil {
+		return fail(exitUsage, "listening on the redirect URI's address: %v", err)
 	}
-	done := make(chan result, 1)
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+redirect.Path, func(w http.ResponseWriter, r *http.Request) {
-		tok, err := flow.Finish(ctx, r, sealed)
-		if err != nil {
-			http.Error(w, "Authorisation did not complete: "+shortError(err)+". You can close this window.", http.StatusBadRequest)
-		} else {
-			fmt.Fprintln(w, "Authorised. You can close this window and return to the terminal.")
-		}
-		select {
-		case done <- result{tok, err}:
-		default:
-		}
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
+	defer cb.close()
 
 	fmt.Fprintf(c.stdout, "Open this URL in a browser and authorise %s:\n\n  %s\n\nWaiting for Pleo to send the browser back to %s (at most %s)...\n",
-		res.reg.ClientName, authURL, redirect, *timeout)
+		res.reg.ClientName, authURL, rawRedirect, *timeout)
 	if !*noBrowser {
 		openBrowser(authURL)
 	}
 
-	var got result
+	var got callbackResult
 	select {
-	case got = <-done:
+	case got = <-cb.done:
 	case <-ctx.Done():
 		return fail(exitFindings, "no answer from the browser within %s", *timeout)
 	}
@@ -148,9 +132,79 @@ PLEO_CLIENT_ID and PLEO_CLIENT_SECRET or PLEO_CLIENT_SECRET_FILE.`)
 	return exitOK
 }
 
+// callbackResult is what the browser's return to the redirect URI gave.
+type callbackResult struct {
+	tok *oauth2.Token
+	err error
+}
+
+// callbackServer listens on the redirect URI for the one callback that
+// finishes this login.
+type callbackServer struct {
+	srv  *http.Server
+	done chan callbackResult
+}
+
+// listenForCallback listens on every loopback address the redirect URI's
+// host names (localhost is 127.0.0.1 and ::1: a browser may use either) and
+// serves its path. A callback whose state is not this login's (any page the
+// user visits can make the browser call the URI) is answered and ignored;
+// the first one that is this login's, approved or denied, is the result.
+func listenForCallback(ctx context.Context, redirect *url.URL, flow *pleooauth.Flow, sealed string) (*callbackServer, error) {
+	var lns []net.Listener
+	var firstErr error
+	for _, addr := range listenAddrs(redirect) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			firstErr = cmp.Or(firstErr, err)
+			continue
+		}
+		lns = append(lns, ln)
+	}
+	if len(lns) == 0 {
+		return nil, firstErr
+	}
+	paths := callbackPaths(redirect)
+	cb := &callbackServer{done: make(chan callbackResult, 1)}
+	var once sync.Once
+	cb.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || !slices.Contains(paths, r.URL.EscapedPath()) {
+			http.NotFound(w, r)
+			return
+		}
+		tok, err := flow.Finish(ctx, r, sealed)
+		switch {
+		case errors.Is(err, pleooauth.ErrStateMismatch) || errors.Is(err, pleooauth.ErrFlowInvalid):
+			http.Error(w, "This is not the answer to the login waiting in your terminal; it is still waiting.", http.StatusBadRequest)
+			return
+		case err != nil:
+			http.Error(w, "Authorisation did not complete: "+shortError(err)+". You can close this window.", http.StatusBadRequest)
+		default:
+			fmt.Fprintln(w, "Authorised. You can close this window and return to the terminal.")
+		}
+		// The page is written; login stops the server with Shutdown, which
+		// lets this response finish before it closes the connection.
+		once.Do(func() { cb.done <- callbackResult{tok, err} })
+	})}
+	for _, ln := range lns {
+		go func() { _ = cb.srv.Serve(ln) }()
+	}
+	return cb, nil
+}
+
+// close stops the server once the responses in flight are written.
+func (cb *callbackServer) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if cb.srv.Shutdown(ctx) != nil {
+		_ = cb.srv.Close()
+	}
+}
+
 // loopbackRedirect returns the first redirect URI that is http on a
-// loopback host spelled as Pleo lists them.
-func loopbackRedirect(r *pleooauth.Registration) *url.URL {
+// loopback host spelled as Pleo lists them: the registered string, and the
+// URL parsed from it.
+func loopbackRedirect(r *pleooauth.Registration) (string, *url.URL) {
 	for _, raw := range r.RedirectURIs {
 		u, err := url.Parse(raw)
 		if err != nil || u.Scheme != "http" {
@@ -158,18 +212,28 @@ func loopbackRedirect(r *pleooauth.Registration) *url.URL {
 		}
 		switch u.Hostname() {
 		case "localhost", "127.0.0.1", "::1":
-			return u
+			return raw, u
 		}
 	}
-	return nil
+	return "", nil
 }
 
-func listenAddr(u *url.URL) string {
-	port := u.Port()
-	if port == "" {
-		port = "80"
+// listenAddrs are the addresses to listen on for a loopback redirect URI.
+func listenAddrs(u *url.URL) []string {
+	port := cmp.Or(u.Port(), "80")
+	if u.Hostname() == "localhost" {
+		return []string{net.JoinHostPort("127.0.0.1", port), net.JoinHostPort("::1", port)}
 	}
-	return net.JoinHostPort(u.Hostname(), port)
+	return []string{net.JoinHostPort(u.Hostname(), port)}
+}
+
+// callbackPaths are the request paths the callback may arrive on: the
+// registered path as written (a client that sends it unchanged), and with
+// its dot segments removed and "/" for none (as a browser sends it).
+func callbackPaths(u *url.URL) []string {
+	ref := &url.URL{Path: u.Path, RawPath: u.RawPath}
+	resolved := (&url.URL{Scheme: "http", Host: "localhost", Path: "/"}).ResolveReference(ref)
+	return []string{cmp.Or(u.EscapedPath(), "/"), resolved.EscapedPath()}
 }
 
 // shortError is an error's message without this package's prefix; no

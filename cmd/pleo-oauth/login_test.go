@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -45,6 +46,14 @@ const loginSecret = "login-secret-0123456789"
 // port, starts a fake Pleo for it and points login at it.
 func loginSetup(t *testing.T, opts ...pleooauthtest.Option) (manifest string, srv *pleooauthtest.Server) {
 	t.Helper()
+	manifest, srv, _ = loginSetupWith(t, "http://127.0.0.1:%d/oauth/callback", opts...)
+	return manifest, srv
+}
+
+// loginSetupWith is loginSetup with the redirect URI given as a format
+// with one %d, the port.
+func loginSetupWith(t *testing.T, redirectFormat string, opts ...pleooauthtest.Option) (manifest string, srv *pleooauthtest.Server, redirect string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	port := ln.Addr().(*net.TCPAddr).Port
@@ -53,7 +62,8 @@ func loginSetup(t *testing.T, opts ...pleooauthtest.Option) (manifest string, sr
 	manifest = filepath.Join(dir, "registration.yaml")
 	data, err := os.ReadFile(seed)
 	require.NoError(t, err)
-	data = bytes.Replace(data, []byte("https://client.example/callback"), fmt.Appendf(nil, "http://127.0.0.1:%d/oauth/callback", port), 1)
+	redirect = fmt.Sprintf(redirectFormat, port)
+	data = bytes.Replace(data, []byte("https://client.example/callback"), []byte(redirect), 1)
 	require.NoError(t, os.WriteFile(manifest, data, 0o644))
 	reg, err := pleooauth.ParseRegistration(data)
 	require.NoError(t, err)
@@ -67,14 +77,13 @@ func loginSetup(t *testing.T, opts ...pleooauthtest.Option) (manifest string, sr
 	t.Cleanup(func() { loginEndpoint, loginHTTPClient = nil, nil })
 	t.Setenv(pleooauth.EnvClientID, "login-client")
 	t.Setenv(pleooauth.EnvClientSecret, loginSecret)
-	return manifest, srv
+	return manifest, srv, redirect
 }
 
 var authURLLine = regexp.MustCompile(`(?m)^  (http://127\.0\.0\.1:\d+/oauth/authorize\?\S+)$`)
 
-// browse waits for login to print the authorization URL, then plays the
-// browser: Pleo, then the loopback redirect URI.
-func browse(t *testing.T, srv *pleooauthtest.Server, stdout *syncBuffer) (int, string) {
+// waitForAuthURL waits for login to print the authorization URL.
+func waitForAuthURL(t *testing.T, stdout *syncBuffer) string {
 	t.Helper()
 	var authURL string
 	require.Eventually(t, func() bool {
@@ -83,14 +92,40 @@ func browse(t *testing.T, srv *pleooauthtest.Server, stdout *syncBuffer) (int, s
 			authURL = m[1]
 		}
 		return m != nil
-	}, 5*time.Second, 10*time.Millisecond)
-	callback, err := srv.Authorize(authURL)
+	}, 10*time.Second, 10*time.Millisecond)
+	return authURL
+}
+
+// browse waits for login to print the authorization URL, then plays the
+// browser: Pleo, then the loopback redirect URI.
+func browse(t *testing.T, srv *pleooauthtest.Server, stdout *syncBuffer) (int, string) {
+	t.Helper()
+	callback, err := srv.Authorize(waitForAuthURL(t, stdout))
 	require.NoError(t, err)
-	resp, err := http.Get(callback.String())
+	return get(t, callback.String())
+}
+
+func get(t *testing.T, u string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(u)
 	require.NoError(t, err)
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err, "the whole page arrives")
 	return resp.StatusCode, string(body)
+}
+
+// startLogin runs login in the background and returns its streams and
+// a channel with its exit status.
+func startLogin(t *testing.T, manifest string) (stdout, stderr *syncBuffer, status chan int) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "tokens.json")
+	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	status = make(chan int, 1)
+	go func() {
+		status <- run([]string{"login", "--registration", manifest, "--out", out, "--no-browser", "--timeout", "20s"}, nil, stdout, stderr)
+	}()
+	return stdout, stderr, status
 }
 
 func TestLogin(t *testing.T) {
@@ -136,11 +171,97 @@ func TestLoginDenied(t *testing.T) {
 	go func() {
 		status <- run([]string{"login", "--registration", manifest, "--out", out, "--no-browser", "--timeout", "10s"}, nil, stdout, stderr)
 	}()
-	code, _ := browse(t, srv, stdout)
+	code, body := browse(t, srv, stdout)
 	assert.Equal(t, http.StatusBadRequest, code)
+	// The whole page arrives: login stops its server only after the
+	// response is written.
+	assert.Equal(t, "Authorisation did not complete: authorization failed: access_denied: the user denied the request. You can close this window.\n", body)
 	assert.Equal(t, 1, <-status)
 	assert.Contains(t, stderr.String(), "access was denied")
 	assert.NoFileExists(t, out)
+}
+
+// TestLoginRedirectURISpellings: every redirect URI that validates for
+// Staging works for login, sent to Pleo exactly as registered.
+func TestLoginRedirectURISpellings(t *testing.T) {
+	for _, format := range []string{
+		"http://127.0.0.1:%d",                 // no path: the browser asks for /
+		"http://127.0.0.1:%d/",                // the root
+		"http://127.0.0.1:%d/a/../oauth/./cb", // dot segments
+		"HTTP://127.0.0.1:%d/oauth/callback",  // an upper-case scheme
+		"http://127.0.0.1:%d/a%%2Fb",          // an escaped slash
+		"http://127.0.0.1:%d/caf%%C3%%A9?x=1", // an escaped path and a query
+		"http://localhost:%d/oauth/callback",  // localhost
+		"http://[::1]:%d/oauth/callback",      // IPv6 loopback
+	} {
+		t.Run(format, func(t *testing.T) {
+			if strings.Contains(format, "[::1]") {
+				ln, err := net.Listen("tcp", "[::1]:0")
+				if err != nil {
+					t.Skip("no IPv6 loopback on this machine:", err)
+				}
+				ln.Close()
+			}
+			manifest, srv, redirect := loginSetupWith(t, format)
+			stdout, stderr, status := startLogin(t, manifest)
+			authURL := waitForAuthURL(t, stdout)
+			u, err := url.Parse(authURL)
+			require.NoError(t, err)
+			assert.Equal(t, redirect, u.Query().Get("redirect_uri"), "the registered string itself is sent")
+			callback, err := srv.Authorize(authURL)
+			require.NoError(t, err)
+			code, body := get(t, callback.String())
+			assert.Equal(t, http.StatusOK, code, body)
+			require.Equal(t, 0, <-status, "stderr: %s", stderr.String())
+		})
+	}
+}
+
+// TestLoginListensOnEveryLoopbackAddressOfLocalhost: a browser may resolve
+// localhost to 127.0.0.1 or to ::1.
+func TestLoginListensOnEveryLoopbackAddressOfLocalhost(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skip("no IPv6 loopback on this machine:", err)
+	}
+	ln.Close()
+	for _, host := range []string{"127.0.0.1", "[::1]"} {
+		t.Run(host, func(t *testing.T) {
+			manifest, srv, _ := loginSetupWith(t, "http://localhost:%d/oauth/callback")
+			stdout, stderr, status := startLogin(t, manifest)
+			callback, err := srv.Authorize(waitForAuthURL(t, stdout))
+			require.NoError(t, err)
+			callback.Host = host + ":" + callback.Port()
+			code, body := get(t, callback.String())
+			assert.Equal(t, http.StatusOK, code, body)
+			require.Equal(t, 0, <-status, "stderr: %s", stderr.String())
+		})
+	}
+}
+
+// TestLoginIgnoresCallbacksOfOtherStates: a page the user visits can make
+// the browser call the loopback URI; only this login's state ends it.
+func TestLoginIgnoresCallbacksOfOtherStates(t *testing.T) {
+	manifest, srv := loginSetup(t)
+	stdout, stderr, status := startLogin(t, manifest)
+	authURL := waitForAuthURL(t, stdout)
+	callback, err := srv.Authorize(authURL)
+	require.NoError(t, err)
+	for _, forged := range []string{"state=forged&error=access_denied", "error=access_denied", "state=forged&code=abc", "code=abc", ""} {
+		u := *callback
+		u.RawQuery = forged
+		code, body := get(t, u.String())
+		assert.Equal(t, http.StatusBadRequest, code, forged)
+		assert.Contains(t, body, "still waiting", forged)
+	}
+	select {
+	case s := <-status:
+		t.Fatalf("login ended on a forged callback with status %d: %s", s, stderr.String())
+	default:
+	}
+	code, body := get(t, callback.String())
+	assert.Equal(t, http.StatusOK, code, body)
+	require.Equal(t, 0, <-status, "stderr: %s", stderr.String())
 }
 
 func TestLoginTimeout(t *testing.T) {
@@ -153,16 +274,18 @@ func TestLoginTimeout(t *testing.T) {
 func TestLoginRefuses(t *testing.T) {
 	manifest, _ := loginSetup(t)
 	for _, tt := range []struct {
-		args []string
-		says string
+		args   []string
+		status int
+		says   string
 	}{
-		{[]string{"login", "--env", "production", "--registration", manifest}, "Staging only"},
-		{[]string{"login"}, "give --registration FILE"},
-		{[]string{"login", "--registration", seed}, "no loopback redirect URI"},
-		{[]string{"login", "--registration", "testdata/invalid.yaml"}, "invalid for staging"},
+		{[]string{"login", "--env", "production", "--registration", manifest}, exitUsage, "Staging only"},
+		{[]string{"login"}, exitUsage, "give --registration FILE"},
+		{[]string{"login", "--registration", seed}, exitUsage, "no loopback redirect URI"},
+		{[]string{"login", "--registration", "testdata/invalid.yaml"}, exitFindings, "invalid for staging"},
+		{[]string{"login", "--registration", "testdata/missing.yaml"}, exitUsage, "no such file"},
 	} {
 		status, _, stderr := runCLI(t, "", tt.args...)
-		assert.Contains(t, []int{1, 2}, status, strings.Join(tt.args, " "))
+		assert.Equal(t, tt.status, status, strings.Join(tt.args, " "))
 		assert.Contains(t, stderr, tt.says, strings.Join(tt.args, " "))
 	}
 	t.Setenv(pleooauth.EnvClientID, "")
