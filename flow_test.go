@@ -327,3 +327,36 @@ func TestFlowHandlersDenied(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(body), "did not allow")
 }
+
+// TestFlowCookieSecure: the cookie is https-only when the redirect URI is
+// https in any case, and so is the cookie that deletes it.
+func TestFlowCookieSecure(t *testing.T) {
+	t.Parallel()
+	f := newFlowFixture(t, redirect)
+	for redirectURL, secure := range map[string]bool{
+		"https://client.example/oauth/callback": true,
+		"HTTPS://client.example/oauth/callback": true,
+		"Https://client.example/oauth/callback": true,
+		"http://127.0.0.1:8080/oauth/callback":  false,
+		"HTTP://127.0.0.1:8080/oauth/callback":  false,
+	} {
+		cfg := *f.cfg
+		cfg.RedirectURL = redirectURL
+		fl, err := pleooauth.NewFlow(&cfg, f.key)
+		require.NoError(t, err)
+		h := &pleooauth.FlowHandlers{Flow: fl}
+
+		rec := httptest.NewRecorder()
+		h.Connect().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/pleo/connect", nil))
+		set := rec.Result().Cookies()
+		require.Len(t, set, 1)
+		assert.Equal(t, secure, set[0].Secure, "%s: the flow cookie", redirectURL)
+
+		rec = httptest.NewRecorder()
+		h.Callback().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/oauth/callback?state=x&code=y", nil))
+		deleted := rec.Result().Cookies()
+		require.Len(t, deleted, 1)
+		assert.Equal(t, -1, deleted[0].MaxAge)
+		assert.Equal(t, secure, deleted[0].Secure, "%s: the deleting cookie", redirectURL)
+	}
+}

@@ -37,6 +37,14 @@ type FlowHandlers struct {
 	OnError func(w http.ResponseWriter, r *http.Request, err error)
 }
 
+// secure reports whether the cookie is for https only: when the redirect
+// URI, where the browser brings it back, is https. Schemes are
+// case-insensitive (RFC 3986 section 3.1): "HTTPS://" is https.
+func (h *FlowHandlers) secure() bool {
+	scheme, _, ok := strings.Cut(h.Flow.cfg.RedirectURL, "://")
+	return ok && strings.EqualFold(scheme, "https")
+}
+
 func (h *FlowHandlers) cookieName() string {
 	if h.CookieName == "" {
 		return DefaultFlowCookie
@@ -56,7 +64,7 @@ func (h *FlowHandlers) Connect() http.Handler {
 			// from Pleo, and on nothing cross-site else.
 			SameSite: http.SameSiteLaxMode,
 			HttpOnly: true,
-			Secure:   strings.HasPrefix(h.Flow.cfg.RedirectURL, "https://"),
+			Secure:   h.secure(),
 			MaxAge:   int(h.Flow.ttl.Seconds()),
 		})
 		http.Redirect(w, r, authURL, http.StatusFound)
@@ -67,7 +75,7 @@ func (h *FlowHandlers) Connect() http.Handler {
 func (h *FlowHandlers) Callback() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The value is used once, whatever happens next.
-		http.SetCookie(w, &http.Cookie{Name: h.cookieName(), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+		http.SetCookie(w, &http.Cookie{Name: h.cookieName(), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: h.secure()})
 		cookie, err := r.Cookie(h.cookieName())
 		if err != nil {
 			h.fail(w, r, ErrFlowInvalid)

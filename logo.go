@@ -11,10 +11,12 @@ import (
 	"image/png"
 	"io"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 
 	"golang.org/x/image/webp"
+	"golang.org/x/text/encoding/htmlindex"
 )
 
 // Bounds [CheckLogo] applies. Pleo states none beyond "Square image (1:1
@@ -84,7 +86,16 @@ var errNotSVG = fmt.Errorf("%w: it is not a PNG, JPEG, GIF, WebP or SVG image", 
 // checkSVG finds the root <svg> element and checks that its viewBox, and
 // its width and height when both are absolute lengths, are square.
 func checkSVG(data []byte) error {
-	dec := xml.NewDecoder(bytes.NewReader(data))
+	dec := xml.NewDecoder(bytes.NewReader(bytes.TrimPrefix(data, utf8BOM)))
+	// An XML declaration may name another encoding (ISO-8859-1 is common in
+	// files from older tools); read it by its WHATWG label.
+	dec.CharsetReader = func(label string, input io.Reader) (io.Reader, error) {
+		enc, err := htmlindex.Get(label)
+		if err != nil {
+			return nil, err
+		}
+		return enc.NewDecoder().Reader(input), nil
+	}
 	var root *xml.StartElement
 	// The root element comes after at most an XML declaration, a doctype
 	// and some comments; give up early on anything else.
@@ -153,6 +164,10 @@ var errRelative = errors.New("relative or missing length")
 // svgUnits are CSS absolute units in pixels (CSS Values 4, section 6.2).
 var svgUnits = map[string]float64{"": 1, "px": 1, "pt": 96.0 / 72, "pc": 16, "in": 96, "cm": 96 / 2.54, "mm": 96 / 25.4, "q": 96 / 101.6}
 
+// cssLength is a CSS number (CSS Syntax 3, section 4.3.12: a sign, digits
+// with an optional fraction, an optional exponent) and its unit.
+var cssLength = regexp.MustCompile(`^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)([a-zA-Z]*)$`)
+
 // svgLength converts an absolute SVG length to pixels. A missing length, a
 // percentage or a font-relative one (em, ex) returns errRelative: it says
 // nothing about the image's own ratio.
@@ -161,11 +176,11 @@ func svgLength(s string) (float64, error) {
 	if s == "" || strings.HasSuffix(s, "%") || strings.HasSuffix(s, "em") || strings.HasSuffix(s, "ex") {
 		return 0, errRelative
 	}
-	i := strings.IndexFunc(s, func(r rune) bool { return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' })
-	num, unit := s, ""
-	if i >= 0 {
-		num, unit = s[:i], strings.ToLower(s[i:])
+	m := cssLength.FindStringSubmatch(s)
+	if m == nil {
+		return 0, errors.New("not a length")
 	}
+	num, unit := m[1], strings.ToLower(m[2])
 	scale, ok := svgUnits[unit]
 	v, err := strconv.ParseFloat(num, 64)
 	if !ok || err != nil || !(v > 0) || math.IsInf(v, 0) {

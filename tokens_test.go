@@ -207,6 +207,12 @@ func TestFileStore(t *testing.T) {
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "refresh-3")
 
+	// A file far larger than any token file is refused, not read whole.
+	require.NoError(t, os.WriteFile(store.Path, append([]byte(`{"access_token":"`), make([]byte, 2<<20)...), 0o600))
+	_, err = store.Load(t.Context())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "larger than 1048576 bytes")
+
 	missingDir := &pleooauth.FileStore{Path: filepath.Join(dir, "nope", "tokens.json")}
 	assert.Error(t, missingDir.Save(t.Context(), tok))
 }

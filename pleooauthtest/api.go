@@ -16,7 +16,9 @@ import (
 // (RFC 6750 section 3.1 for the WWW-Authenticate header).
 func (s *Server) protect(scope pleooauth.Scope, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		// The scheme is case-insensitive (RFC 9110 section 11.1).
+		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		ok = ok && strings.EqualFold(scheme, "Bearer")
 		if !ok || token == "" {
 			s.apiError(w, r, "", http.StatusUnauthorized, `Bearer realm="pleo"`, "No valid token has been provided")
 			return

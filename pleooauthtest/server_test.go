@@ -696,3 +696,28 @@ func TestAuthorizeErrorMessage(t *testing.T) {
 	var aerr *AuthorizeError
 	assert.True(t, errors.As(err, &aerr))
 }
+
+// TestAPIBearerSchemeIsCaseInsensitive: RFC 9110 section 11.1 makes the
+// authentication scheme case-insensitive.
+func TestAPIBearerSchemeIsCaseInsensitive(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	tok := f.login(t)
+	for header, want := range map[string]int{
+		"Bearer " + tok.AccessToken: http.StatusOK,
+		"bearer " + tok.AccessToken: http.StatusOK,
+		"BEARER " + tok.AccessToken: http.StatusOK,
+		"Basic " + tok.AccessToken:  http.StatusUnauthorized,
+		"Bearer":                    http.StatusUnauthorized,
+		"Bearer ":                   http.StatusUnauthorized,
+		tok.AccessToken:             http.StatusUnauthorized,
+	} {
+		req, err := http.NewRequest(http.MethodGet, f.srv.URL+EmployeesPath, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", header)
+		resp, err := f.srv.Client().Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, want, resp.StatusCode, "%.12s...", header)
+	}
+}
