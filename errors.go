@@ -2,10 +2,18 @@ package pleooauth
 
 import "errors"
 
-// Sentinel errors. Every error this package returns matches one of these
-// with [errors.Is], so callers can branch on the cause without parsing text.
-// None of them, nor any error wrapping them, ever carries a client secret, a
-// token, an authorization code or a PKCE verifier.
+// Sentinel errors. Every error about a registration, credentials, scopes,
+// PKCE or a logo matches one of these with [errors.Is], so callers can
+// branch on the cause without parsing text. The authorization flow's
+// errors match [ErrFlowExpired], [ErrFlowInvalid], [ErrStateMismatch] or
+// [ErrAccessDenied], or are a token-endpoint failure ([*oauth2.RetrieveError]
+// with [errors.As]); [TokenSource] adds [ErrReauthorizationRequired] and
+// [ErrNoToken]. What is left are the errors of I/O (a token file, the
+// network), wrapped with %w, and of misuse (a nil config, a key of the
+// wrong size), which say what to change.
+//
+// No error this package returns, nor any error wrapping them, ever carries
+// a client secret, a token, an authorization code or a PKCE verifier.
 var (
 	// ErrInvalidRegistration is matched by every [ValidationErrors], whether
 	// it came from [Registration.Validate], [Report.Err] or [ParseRegistration].

@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+
+	"github.com/partnerkit/pleooauth/internal/suggest"
 )
 
 // MaxRegistrationBytes is the largest registration document
@@ -54,12 +56,19 @@ func (e *SyntaxError) Is(target error) bool { return target == ErrSyntax }
 // [MaxRegistrationBytes]) returns a nil registration and a [*SyntaxError]
 // with the line and column.
 func ParseRegistration(data []byte) (*Registration, error) {
+	reg, _, err := parse(data)
+	return reg, err
+}
+
+// parse is ParseRegistration that also returns the set of field names the
+// document gave.
+func parse(data []byte) (*Registration, map[string]bool, error) {
 	if len(data) > MaxRegistrationBytes {
-		return nil, &SyntaxError{Msg: fmt.Sprintf("the document is larger than %d bytes (1 MiB), the most that is read; a registration needs well under a kilobyte", MaxRegistrationBytes)}
+		return nil, nil, &SyntaxError{Msg: fmt.Sprintf("the document is larger than %d bytes (1 MiB), the most that is read; a registration needs well under a kilobyte", MaxRegistrationBytes)}
 	}
 	doc, err := toJSON(data)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	return decodeRegistration(doc)
 }
@@ -137,17 +146,17 @@ const maxDocumentKeys = 64
 
 // decodeRegistration decodes a JSON object field by field, so that one bad
 // field is one finding and the rest still decode.
-func decodeRegistration(doc []byte) (*Registration, error) {
+func decodeRegistration(doc []byte) (*Registration, map[string]bool, error) {
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	tok, err := dec.Token()
 	if err != nil {
-		return nil, &SyntaxError{Msg: "the document could not be read"}
+		return nil, nil, &SyntaxError{Msg: "the document could not be read"}
 	}
 	if tok == nil {
-		return nil, &SyntaxError{Line: 1, Column: 1, Msg: "the document is empty (null)"}
+		return nil, nil, &SyntaxError{Line: 1, Column: 1, Msg: "the document is empty (null)"}
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, &SyntaxError{Line: 1, Column: 1, Msg: fmt.Sprintf("the document is %s; a registration is a mapping of field names to values", describeToken(tok))}
+		return nil, nil, &SyntaxError{Line: 1, Column: 1, Msg: fmt.Sprintf("the document is %s; a registration is a mapping of field names to values", describeToken(tok))}
 	}
 	reg := &Registration{}
 	var findings ValidationErrors
@@ -158,16 +167,16 @@ func decodeRegistration(doc []byte) (*Registration, error) {
 	}
 	for n := 0; dec.More(); n++ {
 		if n == maxDocumentKeys {
-			return nil, &SyntaxError{Msg: fmt.Sprintf("the document holds more than %d fields; a registration has 13", maxDocumentKeys)}
+			return nil, nil, &SyntaxError{Msg: fmt.Sprintf("the document holds more than %d fields; a registration has 13", maxDocumentKeys)}
 		}
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, &SyntaxError{Msg: "the document could not be read"}
+			return nil, nil, &SyntaxError{Msg: "the document could not be read"}
 		}
 		key, _ := tok.(string)
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return nil, &SyntaxError{Msg: "the document could not be read"}
+			return nil, nil, &SyntaxError{Msg: "the document could not be read"}
 		}
 		shown := shortKey(key)
 		if seen[key] {
@@ -193,18 +202,59 @@ func decodeRegistration(doc []byte) (*Registration, error) {
 			findings = append(findings, FieldError{shown, RuleUnknownField,
 				"client_id is not part of a registration: Pleo issues it after registration; pass it in Credentials"})
 		default:
+			hint := ""
+			if c := suggestField(key, names); c != "" {
+				hint = `; did you mean "` + c + `"?`
+			}
 			findings = append(findings, FieldError{shown, RuleUnknownField,
-				fmt.Sprintf("%s is not a registration field%s", shown, didYouMean(key, names))})
+				fmt.Sprintf("%s is not a registration field%s", shown, hint)})
 		}
 	}
 	if _, err := dec.Token(); err != nil {
-		return nil, &SyntaxError{Msg: "the document could not be read"}
+		return nil, nil, &SyntaxError{Msg: "the document could not be read"}
 	}
 	if len(findings) == 0 {
-		return reg, nil
+		return reg, seen, nil
 	}
 	sortByField(findings)
-	return reg, findings
+	return reg, seen, findings
+}
+
+// fieldAliases are names partners write for a registration field that are
+// too far from it for a typo, keyed by their normalised form: the words of
+// Pleo's form ("Privacy Policy", "PKCE Support") and of other providers.
+var fieldAliases = map[string]string{
+	"name": "client_name", "app_name": "client_name", "application_name": "client_name",
+	"homepage": "client_uri", "homepage_uri": "client_uri", "homepage_url": "client_uri", "website": "client_uri", "url": "client_uri", "client_url": "client_uri",
+	"logo": "logo_uri", "logo_url": "logo_uri", "icon": "logo_uri", "icon_uri": "logo_uri",
+	"tos": "tos_uri", "tos_url": "tos_uri", "terms": "tos_uri", "terms_uri": "tos_uri", "terms_url": "tos_uri", "terms_of_service": "tos_uri", "terms_of_service_uri": "tos_uri",
+	"privacy": "policy_uri", "privacy_uri": "policy_uri", "privacy_url": "policy_uri", "privacy_policy": "policy_uri", "privacy_policy_uri": "policy_uri", "privacy_policy_url": "policy_uri", "policy_url": "policy_uri",
+	"contact": "contacts", "emails": "contacts", "email": "contacts", "contact_emails": "contacts",
+	"initiation_url": "initiation_uri", "initiate_uri": "initiation_uri", "start_uri": "initiation_uri", "start_url": "initiation_uri",
+	"settings_url": "settings_uri",
+	"redirect_uri": "redirect_uris", "redirect_url": "redirect_uris", "redirect_urls": "redirect_uris", "callback_uri": "redirect_uris", "callback_url": "redirect_uris", "callback_urls": "redirect_uris", "redirects": "redirect_uris",
+	"scopes": "scope",
+	"pkce":   "pkce_supported", "pkce_support": "pkce_supported", "pkce_enabled": "pkce_supported", "use_pkce": "pkce_supported", "pkce_required": "pkce_supported",
+	"auth_method": "token_endpoint_auth_method", "token_auth_method": "token_endpoint_auth_method", "client_authentication": "token_endpoint_auth_method",
+	"subject": "subject_type", "subject_type_preference": "subject_type",
+}
+
+// suggestField returns the field an unknown key most likely meant: a known
+// alias, a field the key is the start of ("pkce" for pkce_supported), or
+// the closest field name.
+func suggestField(key string, names []string) string {
+	norm := suggest.Normalize(key)
+	if f, ok := fieldAliases[norm]; ok {
+		return f
+	}
+	if len(norm) >= 3 {
+		for _, name := range names {
+			if strings.HasPrefix(name, norm+"_") {
+				return name
+			}
+		}
+	}
+	return suggest.Closest(key, names)
 }
 
 // shortKey quotes a field name for a message when it needs it, and
@@ -292,12 +342,15 @@ func ReadRegistration(r io.Reader) (*Registration, error) {
 // The error is non-nil only when the document is not JSON or YAML at all
 // (a [*SyntaxError]); the registration is then nil.
 func ParseAndCheck(data []byte, env Environment) (*Registration, Report, error) {
-	reg, err := ParseRegistration(data)
+	reg, seen, err := parse(data)
 	var parsed ValidationErrors
 	if err != nil && !errors.As(err, &parsed) {
 		return nil, Report{}, err
 	}
-	report := reg.Check(env)
+	// The document says whether pkce_supported was given, which the struct
+	// cannot: a missing one is reported as missing, not as false.
+	c := &checker{env: env, pkceMissing: !seen["pkce_supported"]}
+	report := c.run(reg)
 	if len(parsed) == 0 {
 		return reg, report, nil
 	}

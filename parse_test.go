@@ -351,3 +351,39 @@ pkce_supported: true
 	require.NoError(t, err)
 	assert.NotEmpty(t, report.Errors)
 }
+
+// TestMessagesSayWhatToDo: findings for the mistakes partners make most
+// name the fix.
+func TestMessagesSayWhatToDo(t *testing.T) {
+	t.Parallel()
+	base := "client_name: Example Client\nclient_uri: https://client.example/\ntos_uri: https://client.example/tos\npolicy_uri: https://client.example/privacy\ncontacts: [name.surname@example.io]\nredirect_uris: [https://client.example/callback]\n"
+	tests := []struct {
+		name, extra string
+		field, rule string
+		says        string
+	}{
+		{"pkce_supported missing", "scope: users:read\n", "pkce_supported", RulePKCERecommended, "pkce_supported is missing, which counts as false"},
+		{"pkce_supported missing, public client", "scope: users:read\ntoken_endpoint_auth_method: none\n", "pkce_supported", RulePKCERequired, "pkce_supported is missing; set it to true"},
+		{"pkce_supported false", "scope: users:read\npkce_supported: false\n", "pkce_supported", RulePKCERecommended, "pkce_supported is false"},
+		{"pkce for pkce_supported", "scope: users:read\npkce: true\n", "pkce", RuleUnknownField, `did you mean "pkce_supported"?`},
+		{"privacy_uri for policy_uri", "scope: users:read\npkce_supported: true\nprivacy_uri: https://client.example/p\n", "privacy_uri", RuleUnknownField, `did you mean "policy_uri"?`},
+		{"PKCE Support, as Pleo's form says", "scope: users:read\npkce_supported: true\nPKCE Support: true\n", `"PKCE Support"`, RuleUnknownField, `did you mean "pkce_supported"?`},
+		{"exports:read", "scope: exports:read\npkce_supported: true\n", "scope", RuleUnknownScope, `did you mean "export-jobs:read"?`},
+		{"user:read", "scope: user:read\npkce_supported: true\n", "scope", RuleUnknownScope, `did you mean "users:read"?`},
+		{"a comma after a scope", "scope: \"user:read, users:write\"\npkce_supported: true\n", "scope", RuleMalformedScope, `scopes are separated by spaces, not commas; did you mean "users:read"?`},
+		{"a contact without a dot in its domain", "scope: users:read\npkce_supported: true\ncontacts: [dev@acme]\n", "contacts[0]", RuleUnqualifiedEmail, `has the domain "acme", which has no dot`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			doc := tt.extra + base
+			if strings.Contains(tt.extra, "contacts:") {
+				doc = strings.Replace(base, "contacts: [name.surname@example.io]\n", "", 1) + tt.extra
+			}
+			_, report, err := ParseAndCheck([]byte(doc), Production)
+			require.NoError(t, err)
+			f := requireFinding(t, append(report.Errors, report.Warnings...), tt.field, tt.rule)
+			assert.Contains(t, f.Message, tt.says)
+		})
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/partnerkit/pleooauth/internal/suggest"
 )
 
 // Scope is one Pleo API scope, in Pleo's "resource:permission" format
@@ -200,11 +202,45 @@ func scopePart(s string) bool {
 	return true
 }
 
-// scopeNames is the catalogue's scopes as strings, for suggestions.
-var scopeNames = func() []string {
-	names := make([]string, len(catalogue))
-	for i, s := range catalogue {
-		names[i] = string(s.Scope)
+// scopeNames is the catalogue's scopes as strings, for suggestions, and
+// documentedNames those of them Pleo documents.
+var scopeNames, documentedNames = func() (all, documented []string) {
+	for _, s := range catalogue {
+		all = append(all, string(s.Scope))
+		if s.Status == ScopeDocumented {
+			documented = append(documented, string(s.Scope))
+		}
 	}
-	return names
+	return all, documented
 }()
+
+// suggestScope returns the scope a mistyped one most likely meant, or "".
+// A documented scope is preferred to a legacy or unconfirmed one: first
+// the closest documented scope, then a documented scope with the same
+// permission whose resource starts with the typed resource's stem
+// ("exports:read" finds export-jobs:read, not the legacy export:read), and
+// only then the closest of the whole catalogue.
+func suggestScope(tok string) string {
+	tok = strings.Trim(tok, ",;")
+	if c := suggest.Closest(tok, documentedNames); c != "" {
+		return c
+	}
+	resource, permission, ok := strings.Cut(strings.ToLower(strings.ReplaceAll(tok, ".", ":")), ":")
+	if stem := strings.TrimSuffix(resource, "s"); ok && len(stem) >= 4 {
+		for _, name := range documentedNames {
+			r, p, _ := strings.Cut(name, ":")
+			if p == permission && strings.HasPrefix(r, stem) {
+				return name
+			}
+		}
+	}
+	return suggest.Closest(tok, scopeNames)
+}
+
+// didYouMeanScope formats suggestScope's answer as the end of a message.
+func didYouMeanScope(tok string) string {
+	if c := suggestScope(tok); c != "" && c != tok {
+		return `; did you mean "` + c + `"?`
+	}
+	return ""
+}

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-playground/validator/v10"
+	"github.com/partnerkit/pleooauth/internal/suggest"
 )
 
 // FieldError is one problem found in a registration.
@@ -103,19 +104,20 @@ const (
 	RuleInvalidPort          = "invalid_port"       // a URI's port is empty or outside 1-65535
 	RuleHTTPSRequired        = "https_required"     // a URI uses http where https is required
 	RuleLoopbackInProduction = "loopback_in_production"
-	RulePleoDomain           = "pleo_domain"         // a URI points at pleo.io
-	RuleDifferentHost        = "different_host"      // warning: a logo, tos or policy URI is off client_uri's site
-	RuleMissingRecommended   = "missing_recommended" // warning: logo_uri, initiation_uri or settings_uri is missing
-	RuleInvalidEmail         = "invalid_email"       // a contact is not an email address
-	RuleNotBareEmail         = "not_bare_email"      // a contact has a display name or angle brackets
-	RuleDuplicate            = "duplicate"           // a contact, redirect URI or scope is listed twice
-	RuleMalformedScope       = "malformed_scope"     // a scope is not resource:permission
-	RuleUnknownScope         = "unknown_scope"       // warning: a scope is not in the catalogue
-	RuleUnconfirmedScope     = "unconfirmed_scope"   // warning: a scope is not confirmed by Pleo's documentation
-	RuleLegacyScope          = "legacy_scope"        // warning: a scope seen only on older Pleo pages
-	RuleTestScope            = "test_scope_in_production"
-	RulePKCERequired         = "pkce_required"    // a public client without PKCE
-	RulePKCERecommended      = "pkce_recommended" // warning: a confidential client without PKCE
+	RulePleoDomain           = "pleo_domain"              // a URI points at pleo.io
+	RuleDifferentHost        = "different_host"           // warning: a logo, tos or policy URI is off client_uri's site
+	RuleMissingRecommended   = "missing_recommended"      // warning: logo_uri, initiation_uri or settings_uri is missing
+	RuleInvalidEmail         = "invalid_email"            // a contact is not an email address
+	RuleNotBareEmail         = "not_bare_email"           // a contact has a display name or angle brackets
+	RuleUnqualifiedEmail     = "unqualified_email"        // warning: a contact's domain has no dot
+	RuleDuplicate            = "duplicate"                // a contact, redirect URI or scope is listed twice
+	RuleMalformedScope       = "malformed_scope"          // a scope is not resource:permission
+	RuleUnknownScope         = "unknown_scope"            // warning: a scope is not in the catalogue
+	RuleUnconfirmedScope     = "unconfirmed_scope"        // warning: a scope is not confirmed by Pleo's documentation
+	RuleLegacyScope          = "legacy_scope"             // warning: a scope seen only on older Pleo pages
+	RuleTestScope            = "test_scope_in_production" // warning: test:test in a Production registration
+	RulePKCERequired         = "pkce_required"            // a public client without PKCE
+	RulePKCERecommended      = "pkce_recommended"         // warning: a confidential client without PKCE
 	RuleUnsupportedValue     = "unsupported_value"
 	RuleUnknownEnvironment   = "unknown_environment"
 	RuleUnknownField         = "unknown_field"          // ParseRegistration: a field name it does not know
@@ -123,6 +125,8 @@ const (
 	RuleWrongType            = "wrong_type"             // ParseRegistration: a value of the wrong type
 	RuleDuplicateField       = "duplicate_field"        // ParseRegistration: a field given twice
 	RuleTooMany              = "too_many"               // contacts, redirect_uris or scope has more than MaxListEntries entries
+	RuleSyntaxError          = "syntax_error"           // pleo-oauth validate: the file is not JSON or YAML (a SyntaxError)
+	RuleUnreadable           = "unreadable"             // pleo-oauth validate: the file cannot be read
 )
 
 // MaxListEntries is the most contacts, redirect URIs or scopes a
@@ -208,7 +212,10 @@ func (c *checker) run(r *Registration) Report {
 type checker struct {
 	env        Environment
 	errorsOnly bool // Validate: skip building warnings
-	rep        Report
+	// pkceMissing: the document did not give pkce_supported at all
+	// (ParseAndCheck knows; a Registration value cannot tell).
+	pkceMissing bool
+	rep         Report
 }
 
 func (c *checker) errorf(field, rule, format string, args ...any) {
@@ -266,7 +273,7 @@ func (c *checker) structRules(r *Registration) {
 		case "oneof":
 			allowed := strings.Fields(fe.Param())
 			c.errorf(name, RuleUnsupportedValue, "must be one of %s, not %q%s",
-				strings.Join(allowed, ", "), fmt.Sprint(fe.Value()), didYouMean(fmt.Sprint(fe.Value()), allowed))
+				strings.Join(allowed, ", "), fmt.Sprint(fe.Value()), suggest.DidYouMean(fmt.Sprint(fe.Value()), allowed))
 		default:
 			c.errorf(name, fe.Tag(), "breaks the rule %q", fe.Tag())
 		}
@@ -336,6 +343,11 @@ func (c *checker) contacts(contacts []string) {
 		if addr.Name != "" || addr.Address != contact {
 			c.errorf(f, RuleNotBareEmail, "must be a bare email address such as name.surname@example.io, without a display name or angle brackets")
 			continue
+		}
+		// RFC 5322 allows a domain without a dot ("dev@acme"), but mail from
+		// Pleo cannot reach a name that is not a public domain.
+		if domain := addr.Address[strings.LastIndexByte(addr.Address, '@')+1:]; !strings.Contains(strings.Trim(domain, "."), ".") {
+			c.warnf(f, RuleUnqualifiedEmail, "has the domain %q, which has no dot; Pleo can only write to an address on a public domain, such as name.surname@example.io", domain)
 		}
 		if seen == nil {
 			continue
@@ -568,7 +580,12 @@ func (c *checker) scope(raw string) {
 		// Pleo: "Scopes use a resource and permission format:
 		// resource:permission."
 		if !wellFormedScope(tok) {
-			c.errorf(f, RuleMalformedScope, "entry %q is not of the form resource:permission (lowercase letters, digits and - on each side of one colon)%s", tok, didYouMean(tok, scopeNames))
+			hint := didYouMeanScope(tok)
+			if strings.ContainsAny(tok, ",;") {
+				// RFC 6749 section 3.3: the list is "space-delimited".
+				hint = "; scopes are separated by spaces, not commas" + hint
+			}
+			c.errorf(f, RuleMalformedScope, "entry %q is not of the form resource:permission (lowercase letters, digits and - on each side of one colon)%s", tok, hint)
 			continue
 		}
 		if seen[tok] {
@@ -579,7 +596,7 @@ func (c *checker) scope(raw string) {
 		info, known := LookupScope(Scope(tok))
 		switch {
 		case !known:
-			c.warnf(f, RuleUnknownScope, "entry %q is not a scope Pleo documents; check the scope pages of the APIs you call%s", tok, didYouMean(tok, scopeNames))
+			c.warnf(f, RuleUnknownScope, "entry %q is not a scope Pleo documents; check the scope pages of the APIs you call%s", tok, didYouMeanScope(tok))
 		case info.Status == ScopeUnconfirmed:
 			c.warnf(f, RuleUnconfirmedScope, "entry %q is seen only in third-party code, not in Pleo's documentation; confirm it with your Pleo Partner Manager", tok)
 		case info.Status == ScopeLegacy:
@@ -602,10 +619,18 @@ func (c *checker) pkce(r *Registration) {
 	if r.IsPublic() {
 		// Seed: PKCE Support is "Required for public clients to prevent
 		// authorisation-code attacks."
-		c.errorf(f, RulePKCERequired, "must be true for a public client (token_endpoint_auth_method none): Pleo requires PKCE for public clients to prevent authorisation-code attacks; contact your Pleo Partner Manager for exceptions")
+		is := "must be true"
+		if c.pkceMissing {
+			is = "is missing; set it to true: it must be true"
+		}
+		c.errorf(f, RulePKCERequired, "%s for a public client (token_endpoint_auth_method none): Pleo requires PKCE for public clients to prevent authorisation-code attacks; contact your Pleo Partner Manager for exceptions", is)
 		return
 	}
 	// Pleo's client configuration page: "PKCE is strongly recommended for
 	// confidential clients".
-	c.warnf(f, RulePKCERecommended, "is false; Pleo strongly recommends PKCE (S256) for confidential clients too, and this package's flow uses it")
+	is := "is false"
+	if c.pkceMissing {
+		is = "is missing, which counts as false"
+	}
+	c.warnf(f, RulePKCERecommended, "%s; Pleo strongly recommends PKCE (S256) for confidential clients too, and this package's flow uses it: set it to true", is)
 }

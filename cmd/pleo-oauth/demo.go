@@ -24,10 +24,11 @@ credentials: a fake Pleo (pleooauthtest) and the example backend
 (examples/backend), a registration checked, the user sent to Pleo, consent,
 the callback, the code exchange, an API call, and a refresh whose rotated
 refresh token is stored. It prints each step.`)
-	if status := parseFlags(c, fs, args); status >= 0 {
+	args, status, carryOn := parseFlags(c, fs, args)
+	if !carryOn {
 		return status
 	}
-	if fs.NArg() != 0 {
+	if len(args) != 0 {
 		return usageError(c, fs, "takes no arguments")
 	}
 	if err := demo(c.stdout); err != nil {

@@ -15,7 +15,8 @@ the form's order and wording. It refuses (exit 1) a registration that has
 errors, and prints the findings instead; warnings go to standard error.`)
 	envName := fs.String("env", "production", "environment whose rules apply: staging or production")
 	format := fs.String("format", "markdown", "output format: markdown (a table like Pleo's Example Registration) or json")
-	if status := parseFlags(c, fs, args); status >= 0 {
+	args, status, carryOn := parseFlags(c, fs, args)
+	if !carryOn {
 		return status
 	}
 	env, err := pleooauth.ParseEnvironment(*envName)
@@ -25,10 +26,10 @@ errors, and prints the findings instead; warnings go to standard error.`)
 	if *format != "markdown" && *format != "json" {
 		return usageError(c, fs, "--format %q: use markdown or json", *format)
 	}
-	if fs.NArg() != 1 {
+	if len(args) != 1 {
 		return usageError(c, fs, "give exactly one FILE")
 	}
-	res := validateFile(c, fs.Arg(0), env, false)
+	res := validateFile(c, args[0], env, false)
 	if res.status != exitOK {
 		// The findings go to stderr: stdout is for the form alone.
 		writeText(&cli{stdout: c.stderr, color: false}, res, false)

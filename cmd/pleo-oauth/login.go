@@ -42,7 +42,8 @@ PLEO_CLIENT_ID and PLEO_CLIENT_SECRET or PLEO_CLIENT_SECRET_FILE.`)
 	out := fs.String("out", "pleo-tokens.json", "file to write the tokens to")
 	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for the browser to come back")
 	noBrowser := fs.Bool("no-browser", false, "only print the URL; do not open a browser")
-	if status := parseFlags(c, fs, args); status >= 0 {
+	args, status, carryOn := parseFlags(c, fs, args)
+	if !carryOn {
 		return status
 	}
 	env, err := pleooauth.ParseEnvironment(*envName)
@@ -52,7 +53,7 @@ PLEO_CLIENT_ID and PLEO_CLIENT_SECRET or PLEO_CLIENT_SECRET_FILE.`)
 	if env != pleooauth.Staging {
 		return usageError(c, fs, "login needs a loopback redirect URI, which Pleo allows in Staging only")
 	}
-	if *regFile == "" || fs.NArg() != 0 {
+	if *regFile == "" || len(args) != 0 {
 		return usageError(c, fs, "give --registration FILE and no other arguments")
 	}
 	fail := func(status int, format string, args ...any) int {

@@ -295,10 +295,8 @@ func TestLoginRefuses(t *testing.T) {
 }
 
 func TestDemo(t *testing.T) {
-	start := time.Now()
 	status, stdout, stderr := runCLI(t, "", "demo")
 	require.Equal(t, 0, status, stderr)
-	assert.Less(t, time.Since(start), 2*time.Second)
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
 	require.Len(t, lines, 9, stdout)
 	for i, want := range []string{"registration", "servers", "connect", "consent", "callback", "API call", "refresh", "rotation", "reuse"} {

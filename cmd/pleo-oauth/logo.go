@@ -42,13 +42,14 @@ func runLogo(c *cli, args []string) int {
 PNG, JPEG, GIF, WebP and SVG, from a file or an https URL, at most 5 MiB, and
 gives up on a URL after 10 seconds. It exits 0 for a square image, 1 for one
 that is not square or not an image, and 2 when the file or URL cannot be read.`)
-	if status := parseFlags(c, fs, args); status >= 0 {
+	args, status, carryOn := parseFlags(c, fs, args)
+	if !carryOn {
 		return status
 	}
-	if fs.NArg() != 1 {
+	if len(args) != 1 {
 		return usageError(c, fs, "give exactly one FILE or URL")
 	}
-	src := fs.Arg(0)
+	src := args[0]
 	var (
 		data []byte
 		err  error

@@ -26,6 +26,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+
+	"github.com/partnerkit/pleooauth/internal/suggest"
 )
 
 // Exit statuses.
@@ -96,7 +98,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	cmd, ok := lookup(args[0])
 	if !ok {
-		fmt.Fprintf(stderr, "pleo-oauth %s: unknown command\n", args[0])
+		names := make([]string, len(commands))
+		for i, cmd := range commands {
+			names[i] = cmd.name
+		}
+		fmt.Fprintf(stderr, "pleo-oauth %s: unknown command%s\n", args[0], suggest.DidYouMean(args[0], names))
 		usage(stderr)
 		return exitUsage
 	}
@@ -147,25 +153,38 @@ func hasFlags(fs *flag.FlagSet) bool {
 	return n > 0
 }
 
-// parseFlags parses args. It returns the exit status to stop with, or -1 to
-// go on: help asked for is printed to stdout with status 0, a flag error
-// (already printed by the flag package, with the usage) is status 2.
-func parseFlags(c *cli, fs *flag.FlagSet, args []string) int {
+// parseFlags parses args, flags and file names in any order (as in
+// "validate FILE --env staging"); "--" ends the flags, so a file named
+// "-x" can follow it. It returns the arguments that are not flags, and
+// carryOn false with the exit status to stop with: help asked for is
+// printed to stdout with status 0, a flag error to stderr with the usage
+// and status 2.
+func parseFlags(c *cli, fs *flag.FlagSet, args []string) (rest []string, status int, carryOn bool) {
 	fs.SetOutput(io.Discard)
-	err := fs.Parse(args)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		fs.SetOutput(c.stdout)
-		fs.Usage()
-		return exitOK
-	case err != nil:
-		fs.SetOutput(c.stderr)
-		fmt.Fprintf(c.stderr, "pleo-oauth %s: %v\n", fs.Name(), err)
-		fs.Usage()
-		return exitUsage
+	defer fs.SetOutput(c.stderr)
+	for {
+		err := fs.Parse(args)
+		switch {
+		case errors.Is(err, flag.ErrHelp):
+			fs.SetOutput(c.stdout)
+			fs.Usage()
+			return nil, exitOK, false
+		case err != nil:
+			fs.SetOutput(c.stderr)
+			fmt.Fprintf(c.stderr, "pleo-oauth %s: %v\n", fs.Name(), err)
+			fs.Usage()
+			return nil, exitUsage, false
+		}
+		left := fs.Args()
+		if len(left) == 0 {
+			return rest, 0, true
+		}
+		if consumed := len(args) - len(left); consumed > 0 && args[consumed-1] == "--" {
+			return append(rest, left...), 0, true
+		}
+		rest = append(rest, left[0])
+		args = left[1:]
 	}
-	fs.SetOutput(c.stderr)
-	return -1
 }
 
 // usageError prints a usage problem and the command's usage to stderr.

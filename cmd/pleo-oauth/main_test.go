@@ -79,6 +79,11 @@ func TestGolden(t *testing.T) {
 		{"validate-unknown-format", "", []string{"validate", "--format", "xml", seed}, 2},
 		{"validate-unknown-flag", "", []string{"validate", "--colour", seed}, 2},
 		{"validate-help", "", []string{"validate", "-h"}, 0},
+		{"validate-flags-after-file", "", []string{"validate", "../../examples/staging-loopback.yaml", "--env", "staging"}, 0},
+		{"validate-flags-between-files", "", []string{"validate", seed, "--format", "json", "../../examples/staging-loopback.yaml"}, 1},
+		{"validate-double-dash", "", []string{"validate", "--env", "staging", "--", "--env"}, 2},
+		{"validate-hostile-yaml", "client_name: " + strings.Repeat("[", 131072), []string{"validate", "-"}, 2},
+		{"validate-duplicate-yaml-key", "client_name: A\nclient_name: B\n", []string{"validate", "-"}, 1},
 		// form
 		{"form-seed", "", []string{"form", seed}, 0},
 		{"form-seed-json", "", []string{"form", "--format", "json", seed}, 0},
@@ -107,6 +112,7 @@ func TestGolden(t *testing.T) {
 		{"help-validate", "", []string{"help", "validate"}, 0},
 		{"help-unknown", "", []string{"help", "deploy"}, 2},
 		{"unknown-command", "", []string{"deploy"}, 2},
+		{"mistyped-command", "", []string{"valdiate", seed}, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

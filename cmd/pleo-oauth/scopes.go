@@ -13,13 +13,14 @@ func runScopes(c *cli, args []string) int {
 grants, and how sure the catalogue is of it (documented by Pleo, a Staging
 testing value, unconfirmed, or legacy).`)
 	format := fs.String("format", "text", "output format: text or json")
-	if status := parseFlags(c, fs, args); status >= 0 {
+	args, status, carryOn := parseFlags(c, fs, args)
+	if !carryOn {
 		return status
 	}
 	if *format != "text" && *format != "json" {
 		return usageError(c, fs, "--format %q: use text or json", *format)
 	}
-	if fs.NArg() != 0 {
+	if len(args) != 0 {
 		return usageError(c, fs, "takes no arguments")
 	}
 	scopes := pleooauth.KnownScopes()

@@ -13,12 +13,6 @@ import (
 	"github.com/partnerkit/pleooauth"
 )
 
-// Rules this command adds for files it cannot check at all (exit status 2).
-const (
-	ruleUnreadable  = "unreadable"
-	ruleSyntaxError = "syntax_error"
-)
-
 // result is what validate reports for one file; in --format json it is
 // printed as one line.
 type result struct {
@@ -40,7 +34,8 @@ usage error, an unreadable file or input that is not JSON or YAML.`)
 	envName := fs.String("env", "production", "environment whose rules apply: staging or production")
 	format := fs.String("format", "text", "output format: text, or json for one JSON object per file per line")
 	strict := fs.Bool("strict", false, "fail on warnings too")
-	if status := parseFlags(c, fs, args); status >= 0 {
+	args, status, carryOn := parseFlags(c, fs, args)
+	if !carryOn {
 		return status
 	}
 	env, err := pleooauth.ParseEnvironment(*envName)
@@ -50,11 +45,11 @@ usage error, an unreadable file or input that is not JSON or YAML.`)
 	if *format != "text" && *format != "json" {
 		return usageError(c, fs, "--format %q: use text or json", *format)
 	}
-	if fs.NArg() == 0 {
+	if len(args) == 0 {
 		return usageError(c, fs, "no FILE given")
 	}
 	worst := exitOK
-	for _, name := range fs.Args() {
+	for _, name := range args {
 		res := validateFile(c, name, env, *strict)
 		if *format == "json" {
 			writeJSONLine(c.stdout, res)
@@ -72,7 +67,7 @@ func validateFile(c *cli, name string, env pleooauth.Environment, strict bool) r
 	data, err := readInput(c, name)
 	if err != nil {
 		res.status = exitUsage
-		res.Errors = append(res.Errors, pleooauth.FieldError{Rule: ruleUnreadable, Message: err.Error()})
+		res.Errors = append(res.Errors, pleooauth.FieldError{Rule: pleooauth.RuleUnreadable, Message: err.Error()})
 		return res
 	}
 	reg, report, err := parseFile(name, data, env)
@@ -83,7 +78,7 @@ func validateFile(c *cli, name string, env pleooauth.Environment, strict bool) r
 		if serr.Line > 0 {
 			msg = fmt.Sprintf("line %d, column %d: %s", serr.Line, serr.Column, serr.Msg)
 		}
-		res.Errors = append(res.Errors, pleooauth.FieldError{Rule: ruleSyntaxError, Message: msg})
+		res.Errors = append(res.Errors, pleooauth.FieldError{Rule: pleooauth.RuleSyntaxError, Message: msg})
 		return res
 	}
 	res.reg = reg

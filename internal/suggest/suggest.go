@@ -1,25 +1,28 @@
-package pleooauth
+// Package suggest finds the likely intended spelling of a mistyped name,
+// for "did you mean" hints in pleooauth's findings and in the pleo-oauth
+// command.
+package suggest
 
 import (
 	"strings"
 	"unicode"
 )
 
-// suggest returns the candidate closest to s, for a "did you mean" hint, or
+// Closest returns the candidate closest to s, for a "did you mean" hint, or
 // "" when none is close enough to be a likely typo. Comparison ignores case
 // and treats "-", "." and camelCase humps as "_", so "redirectURIs",
 // "Client-Name" and "users.read" find their intended spelling.
-func suggest(s string, candidates []string) string {
+func Closest(s string, candidates []string) string {
 	if s == "" || len(s) > 64 {
 		return ""
 	}
-	ns := normalizeName(s)
+	ns := Normalize(s)
 	best, bestDist := "", -1
 	for _, c := range candidates {
 		if c == s {
 			continue
 		}
-		d := editDistance(ns, normalizeName(c))
+		d := editDistance(ns, Normalize(c))
 		if bestDist < 0 || d < bestDist {
 			best, bestDist = c, d
 		}
@@ -33,7 +36,10 @@ func suggest(s string, candidates []string) string {
 	return best
 }
 
-func normalizeName(s string) string {
+// Normalize lowers s and turns "-", ".", " " and camelCase humps into "_",
+// so that "redirectURIs", "Client-Name" and "users.read" compare with the
+// names they meant.
+func Normalize(s string) string {
 	var b strings.Builder
 	prevLower := false
 	for _, r := range s {
@@ -76,9 +82,10 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-// didYouMean formats a suggestion as the end of a message, or "".
-func didYouMean(s string, candidates []string) string {
-	if c := suggest(s, candidates); c != "" {
+// DidYouMean formats Closest's answer as the end of a message, such as
+// `; did you mean "scope"?`, or "".
+func DidYouMean(s string, candidates []string) string {
+	if c := Closest(s, candidates); c != "" {
 		return `; did you mean "` + c + `"?`
 	}
 	return ""

@@ -1,4 +1,4 @@
-package pleooauth
+package suggest
 
 import (
 	"testing"
@@ -6,7 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-func TestSuggest(t *testing.T) {
+func TestClosest(t *testing.T) {
 	t.Parallel()
 	names := []string{"client_name", "redirect_uris", "scope", "logo_uri"}
 	for in, want := range map[string]string{
@@ -20,6 +20,6 @@ func TestSuggest(t *testing.T) {
 		"client_name":   "", // the same name is no suggestion
 		"zzzzzzzzzzzzz": "",
 	} {
-		assert.Equal(t, want, suggest(in, names), in)
+		assert.Equal(t, want, Closest(in, names), in)
 	}
 }
