@@ -63,8 +63,24 @@
 //     In Production no loopback host is accepted, over https either.
 //   - Only http and https URIs are accepted: Pleo asks for https, and custom
 //     app schemes are not mentioned.
-//   - The word Pleo is refused anywhere in client_name, in any case, and any
-//     URI on pleo.io or its subdomains is refused.
+//   - The word Pleo is refused anywhere in client_name, in any case, and as
+//     a reader sees it: full-width, mathematical, accented and look-alike
+//     (Cyrillic, Greek) spellings count. Any URI on pleo.io or its
+//     subdomains is refused.
+//   - Every host is checked as a browser reads it (the WHATWG URL standard:
+//     UTS #46 mapping, IPv4 in short, decimal, octal and hex forms), so
+//     https://127.1/ is loopback and https://ｐｌｅｏ.io/ is Pleo. The
+//     unspecified addresses 0.0.0.0 and [::] count as loopback. A host a
+//     browser would refuse is an invalid URI.
+//   - Invisible formatting characters (Unicode Cf: zero-width characters,
+//     the soft hyphen, bidi controls) are refused in client_name and in
+//     every URI: they make a text read differently than it is.
+//   - A contact whose domain has no dot is a warning: mail from Pleo cannot
+//     reach it.
+//   - A YAML document is read only within [MaxYAMLBytes], [MaxYAMLTokens]
+//     and [MaxYAMLDepth], any document within 64 fields, and lists within
+//     [MaxListEntries] entries: far more than a registration needs, and
+//     what keeps every input answered in bounded time and memory.
 //   - client_name is limited to [MaxClientNameLength] characters.
 //   - The subject type preference accepts none, company and organisation
 //     (and the spelling organization); Pleo attests only "None".
