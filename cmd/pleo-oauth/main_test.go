@@ -231,9 +231,10 @@ func TestLogoURL(t *testing.T) {
 			}
 		}
 	})
-	mux.HandleFunc("/slow.png", func(w http.ResponseWriter, r *http.Request) {
-		<-r.Context().Done() // never answers: the time bound must end it
-	})
+	// /slow.png never answers while the test runs, whatever happens to the
+	// connection: only the client's time bound can end the fetch.
+	never := make(chan struct{})
+	mux.HandleFunc("/slow.png", func(w http.ResponseWriter, r *http.Request) { <-never })
 	mux.HandleFunc("/evil.png", func(w http.ResponseWriter, r *http.Request) {
 		// A status line with terminal escape sequences in it.
 		conn, buf, err := http.NewResponseController(w).Hijack()
@@ -250,6 +251,7 @@ func TestLogoURL(t *testing.T) {
 	mux.HandleFunc("/missing.png", http.NotFound)
 	srv := httptest.NewTLSServer(mux)
 	defer srv.Close()
+	defer close(never) // before Close, which waits for handlers
 
 	saved, savedTimeout := httpClient, logoTimeout
 	client := srv.Client()
