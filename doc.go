@@ -43,15 +43,13 @@
 // makes the S256 verifier and challenge Pleo requires for each
 // authorization.
 //
-// # The flow and the tokens
+// # Connections
 //
-// [Flow] runs the authorization code flow with PKCE without a session
-// store: the state and verifier travel sealed (AES-GCM) in a value the
-// caller keeps in a cookie, and [FlowHandlers] serves the connect and
-// callback ends over net/http. [TokenSource] keeps an authorization's access
-// token fresh the way Pleo's rotating refresh tokens need: one refresh at a
-// time, every new token saved to a [TokenStore] before use, and a refused
-// refresh token reported as [ErrReauthorizationRequired]. Package
+// What a backend runs per customer lives in package connect: the
+// authorization flow (state, PKCE and the partner's account reference
+// sealed in a cookie), and connections, one per Pleo company, whose tokens
+// are sealed at rest and refreshed at most once at a time across every
+// instance sharing a store (connect/sqlitestore, connect/pgstore). Package
 // pleooauthtest is a fake Pleo authorization server to test all of it.
 //
 // # Where Pleo leaves a rule open
@@ -89,8 +87,4 @@
 //     send the secret in the body.
 //   - Scopes missing from the catalogue are warnings, not errors: Pleo does
 //     not publish every API's scopes.
-//   - The flow requires a state and always uses PKCE S256, also for
-//     confidential clients, for which Pleo only recommends it.
-//   - A refresh token Pleo refuses is never retried: "Always treat refresh
-//     token failures as terminal."
 package pleooauth

@@ -2,15 +2,11 @@ package pleooauth
 
 import "errors"
 
-// Sentinel errors. Every error about a registration, credentials, scopes,
-// PKCE or a logo matches one of these with [errors.Is], so callers can
-// branch on the cause without parsing text. The authorization flow's
-// errors match [ErrFlowExpired], [ErrFlowInvalid], [ErrStateMismatch] or
-// [ErrAccessDenied], or are a token-endpoint failure ([*oauth2.RetrieveError]
-// with [errors.As]); [TokenSource] adds [ErrReauthorizationRequired] and
-// [ErrNoToken]. What is left are the errors of I/O (a token file, the
-// network), wrapped with %w, and of misuse (a nil config, a key of the
-// wrong size), which say what to change.
+// Sentinel errors. Every error this package returns about a registration,
+// credentials, scopes, PKCE or a logo matches one of these with
+// [errors.Is], so callers can branch on the cause without parsing text;
+// the errors of reading (a file, the network) are wrapped with %w. Package
+// connect has its own for the flow and connections.
 //
 // No error this package returns, nor any error wrapping them, ever carries
 // a client secret, a token, an authorization code or a PKCE verifier.

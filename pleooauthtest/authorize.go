@@ -1,6 +1,7 @@
 package pleooauthtest
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -97,7 +98,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	code, key := newToken()
 	s.mu.Lock()
 	s.codes[key] = &codeGrant{
-		grant:       &grant{clientID: clientID, scopes: scopes, subject: s.opts.subject},
+		grant:       &grant{clientID: clientID, scopes: scopes, subject: cmp.Or(r.Header.Get(subjectHeader), s.opts.subject)},
 		redirectURI: redirect,
 		challenge:   challenge,
 		expires:     s.now().Add(s.opts.codeTTL),
@@ -158,9 +159,25 @@ func (e *AuthorizeError) Error() string {
 // error_description and state. If the server shows an error page instead,
 // the error is an [*AuthorizeError].
 func (s *Server) Authorize(authURL string) (*url.URL, error) {
+	return s.AuthorizeAs(authURL, "")
+}
+
+// subjectHeader carries AuthorizeAs's subject to the authorization
+// endpoint: the company the simulated user picks on the consent page.
+const subjectHeader = "X-Pleooauthtest-Subject"
+
+// AuthorizeAs is [Server.Authorize] for a user who consents for the Pleo
+// company (or organisation) subject, a URN such as
+// "urn:pleo:company:<uuid>": introspection answers that subject for every
+// token of the grant. An empty subject is the server's default
+// ([WithSubject]).
+func (s *Server) AuthorizeAs(authURL, subject string) (*url.URL, error) {
 	req, err := http.NewRequest(http.MethodGet, authURL, nil)
 	if err != nil {
 		return nil, err
+	}
+	if subject != "" {
+		req.Header.Set(subjectHeader, subject)
 	}
 	// One round trip, not an http.Client: the redirect is the answer.
 	resp, err := s.ts.Client().Transport.RoundTrip(req)

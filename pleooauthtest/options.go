@@ -17,6 +17,7 @@ type options struct {
 	subject         string
 	consent         func(AuthorizeRequest) bool
 	pleoRefreshErr  bool
+	faults          func(TokenRequest) Fault
 }
 
 // AuthorizeRequest is what the user is asked to consent to, for

@@ -58,6 +58,9 @@ type Server struct {
 	access   map[string]*accessToken  // by hash of the token
 	refresh  map[string]*refreshToken // by hash of the token
 	requests []Request                // parameters already redacted
+
+	refreshes int // refresh tokens exchanged for new ones
+	reuses    int // superseded refresh tokens presented again
 }
 
 type client struct {
@@ -135,6 +138,7 @@ func NewUnstartedServer(reg *pleooauth.Registration, creds pleooauth.Credentials
 	s.mux.HandleFunc("POST "+TokenPath, s.token)
 	s.mux.HandleFunc("POST "+IntrospectPath, s.introspect)
 	s.HandleAPI("GET "+EmployeesPath, pleooauth.ScopeUsersRead, http.HandlerFunc(employees))
+	s.mux.HandleFunc("DELETE "+InstallationsPath, s.deleteInstallation)
 	s.ts = httptest.NewUnstartedServer(s.mux)
 	return s
 }
@@ -184,6 +188,16 @@ func (s *Server) Endpoint() oauth2.Endpoint {
 		TokenURL:  s.URL + TokenPath,
 		AuthStyle: oauth2.AuthStyleInHeader,
 	}
+}
+
+// RefreshStats reports how many refresh tokens the server has exchanged
+// for new ones, and how many times a refresh token that had already been
+// exchanged was presented again (each such reuse revoked its grant, as
+// Pleo does). A client that coordinates its refreshes keeps reuses at 0.
+func (s *Server) RefreshStats() (refreshes, reuses int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refreshes, s.reuses
 }
 
 // IntrospectionURL returns the URL of the token introspection endpoint.

@@ -43,12 +43,20 @@ type tokenResponse struct {
 // grants (RFC 6749 sections 4.1.3 and 6, RFC 7636 section 4.5, Pleo's
 // token lifecycle pages).
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	done, dropAfter := s.fault(w, r)
+	if done {
+		return
+	}
 	clientID, resp, oerr := s.tokenRequest(r)
 	if oerr != nil {
 		s.writeError(w, r, clientID, oerr)
 		return
 	}
 	s.record(r, clientID, http.StatusOK, "")
+	if dropAfter {
+		drop(w)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
@@ -212,6 +220,7 @@ func (s *Server) refreshGrant(form url.Values, clientID string) (*tokenResponse,
 		// Pleo rotates refresh tokens and treats reuse of an old one as a
 		// replay: every token of the authorisation is invalidated.
 		rec.grant.revoked = true
+		s.reuses++
 		return nil, failed("the refresh token was already used; every token of this authorisation is now revoked")
 	case !s.now().Before(rec.expires):
 		// Pleo: "If an expired refresh token is used, all active refresh
@@ -228,6 +237,7 @@ func (s *Server) refreshGrant(form url.Values, clientID string) (*tokenResponse,
 		scopes = asked
 	}
 	rec.superseded = true
+	s.refreshes++
 	// Pleo: "All previous access and refresh tokens must be discarded
 	// immediately". This server revokes the old access tokens, so code that
 	// keeps using one fails here rather than in production.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,19 +12,22 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/partnerkit/pleooauth"
+	"github.com/partnerkit/pleooauth/connect"
 	"github.com/partnerkit/pleooauth/examples/backend/app"
 	"github.com/partnerkit/pleooauth/pleooauthtest"
 )
 
 func runDemo(c *cli, args []string) int {
 	fs := newFlagSet(c, "demo", `Demo runs the whole OAuth path in this process, with no network and no
-credentials: a fake Pleo (pleooauthtest) and the example backend
-(examples/backend), a registration checked, the user sent to Pleo, consent,
-the callback, the code exchange, an API call, and a refresh whose rotated
-refresh token is stored. It prints each step.`)
+credentials: a fake Pleo (pleooauthtest) and two instances of the example
+backend (examples/backend) sharing one store. Two customers connect two Pleo
+companies, each sees only their own, one refresh serves both instances, a
+reused refresh token revokes a grant, and a company is disconnected. It
+prints each step.`)
 	args, status, carryOn := parseFlags(c, fs, args)
 	if !carryOn {
 		return status
@@ -41,9 +45,10 @@ refresh token is stored. It prints each step.`)
 func demo(w io.Writer) error {
 	step := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 
-	// The backend's listener first: the registration names its address.
-	backendServer := httptest.NewUnstartedServer(nil)
-	base := "http://" + backendServer.Listener.Addr().String()
+	// Two backend instances behind one redirect URI: their listeners
+	// first, since the registration names the first one's address.
+	instA, instB := httptest.NewUnstartedServer(nil), httptest.NewUnstartedServer(nil)
+	base := "http://" + instA.Listener.Addr().String()
 	reg := &pleooauth.Registration{
 		HumanReadable: pleooauth.HumanReadable{
 			ClientName: "Example Client",
@@ -66,8 +71,8 @@ func demo(w io.Writer) error {
 	}
 	step("1. registration   valid for staging (%s), redirect URI %s", count(len(report.Warnings), "warning"), reg.RedirectURIs[0])
 
-	// One clock for the fake Pleo and the backend, so that the demo can skip
-	// ahead to the access token's expiry.
+	// One clock for the fake Pleo and the backends, so that the demo can
+	// skip ahead to the access tokens' expiry.
 	clock := pleooauthtest.NewClock(time.Now())
 	creds, err := pleooauth.NewCredentials("demo-client", rand.Text())
 	if err != nil {
@@ -79,99 +84,165 @@ func demo(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	store := &pleooauth.MemoryStore{}
-	backend, err := app.New(app.Config{OAuth2: cfg, FlowKey: key, Store: store, APIBaseURL: pleo.URL, HTTPClient: pleo.Client(), Now: clock.Now})
+	flowKey, tokenKey := make([]byte, 32), make([]byte, 32)
+	_, _ = rand.Read(flowKey)
+	_, _ = rand.Read(tokenKey)
+	store := connect.NewMemoryStore() // one store for both instances
+	var mgrs []*connect.Manager
+	for _, inst := range []*httptest.Server{instA, instB} {
+		mgr, err := connect.NewManager(cfg, store, connect.WithKeys(tokenKey), connect.WithHTTPClient(pleo.Client()),
+			connect.WithIntrospectionURL(pleo.IntrospectionURL()), connect.WithAPIBaseURL(pleo.URL), connect.WithClock(clock.Now))
+		if err != nil {
+			return err
+		}
+		backend, err := app.New(app.Config{Manager: mgr, FlowKey: flowKey, APIBaseURL: pleo.URL})
+		if err != nil {
+			return err
+		}
+		inst.Config.Handler = backend
+		inst.Start()
+		defer inst.Close()
+		mgrs = append(mgrs, mgr)
+	}
+	step("2. servers        fake Pleo at %s; backend instances A at %s and B at %s, one store", pleo.URL, instA.URL, instB.URL)
+
+	const company1 = "urn:pleo:company:11111111-1111-4111-8111-111111111111"
+	const company2 = "urn:pleo:company:22222222-2222-4222-8222-222222222222"
+	alice, err := signIn(instA.URL, "alice")
 	if err != nil {
 		return err
 	}
-	backendServer.Config.Handler = backend
-	backendServer.Start()
-	defer backendServer.Close()
-	step("2. servers        fake Pleo at %s, example backend at %s", pleo.URL, base)
-
-	// The user's browser: keeps cookies, follows no redirects on its own.
-	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Jar: jar, Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-
-	resp, err := browser.Get(base + app.ConnectPath)
+	path1, scope, err := connectCompany(alice, pleo, instA.URL, instB.URL, company1)
 	if err != nil {
 		return err
+	}
+	step("3. connect        alice connects company 1 at A (PKCE S256, scope %s); Pleo sends her back to B, which completes it: %s", scope, path1)
+
+	bob, err := signIn(instB.URL, "bob")
+	if err != nil {
+		return err
+	}
+	path2, _, err := connectCompany(bob, pleo, instB.URL, instB.URL, company2)
+	if err != nil {
+		return err
+	}
+	step("4. second company bob connects company 2 at B; the store holds two connections, one per company")
+
+	n, err := employees(alice, instB.URL+path1)
+	if err != nil {
+		return err
+	}
+	step("5. API call       alice asks B for company 1's employees: GET /v2/employees with company 1's token: %d employees", n)
+
+	status, err := statusOf(bob, instA.URL+path1+"/employees.json")
+	if err != nil {
+		return err
+	}
+	step("6. isolation      bob asks for company 1's connection: %d; each customer sees only their own", status)
+
+	clock.Advance(16 * time.Minute)
+	before, _ := pleo.RefreshStats()
+	var wg sync.WaitGroup
+	errs := make([]error, 10)
+	for i := range errs {
+		wg.Go(func() { _, errs[i] = mgrs[i%2].Token(context.Background(), company1) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	after, reuses := pleo.RefreshStats()
+	step("7. refresh        16 minutes later, 10 calls on A and B at once for company 1: %d refresh at Pleo, %d reuse; the rotated refresh token is saved, sealed", after-before, reuses)
+
+	// Pleo's rule, shown: presenting an old refresh token revokes the
+	// grant. Here a stray copy of company 2's grant does it.
+	tok2, err := mgrs[1].Token(context.Background(), company2)
+	if err != nil {
+		return err
+	}
+	old := tok2.RefreshToken
+	for range 2 {
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {old}}
+		req, _ := http.NewRequest(http.MethodPost, pleo.Endpoint().TokenURL, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(url.QueryEscape(creds.ClientID), url.QueryEscape(creds.ClientSecret.Reveal()))
+		resp, err := pleo.Client().Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+	}
+	clock.Advance(16 * time.Minute)
+	status, err = statusOf(bob, instB.URL+path2+"/employees.json")
+	if err != nil {
+		return err
+	}
+	c2, err := mgrs[0].Get(context.Background(), company2)
+	if err != nil {
+		return err
+	}
+	step("8. reuse          a refresh token used twice elsewhere: Pleo revokes company 2's grant; B answers %d and the connection is %s", status, c2.Status)
+
+	resp, err := alice.Post(instA.URL+path1+"/disconnect", "", nil)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	c1, err := mgrs[1].Get(context.Background(), company1)
+	if err != nil {
+		return err
+	}
+	step("9. disconnect     alice disconnects company 1 at A: Pleo's DELETE /v1/installations/me revokes its tokens, and B sees it %s", c1.Status)
+	return nil
+}
+
+// signIn makes a customer's browser (cookies kept, no redirects followed)
+// and signs in at the backend.
+func signIn(base, name string) (*http.Client, error) {
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := browser.PostForm(base+app.SignInPath, url.Values{"name": {name}})
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		return nil, fmt.Errorf("signing in answered %s", resp.Status)
+	}
+	// Cookies are kept by host, not port: the sign-in (signed with the
+	// key every instance shares) goes to both instances.
+	return browser, nil
+}
+
+// connectCompany starts at one instance, consents at Pleo for subject, and
+// comes back to another; it returns the connection's page.
+func connectCompany(browser *http.Client, pleo *pleooauthtest.Server, start, back, subject string) (string, string, error) {
+	resp, err := browser.Get(start + app.ConnectPath)
+	if err != nil {
+		return "", "", err
 	}
 	resp.Body.Close()
 	authURL, err := resp.Location()
 	if err != nil {
-		return fmt.Errorf("connect did not redirect: %s", resp.Status)
+		return "", "", fmt.Errorf("connect did not redirect: %s", resp.Status)
 	}
-	q := authURL.Query()
-	step("3. connect        %s redirects to Pleo: code_challenge_method=%s, scope=%s, state kept sealed in a cookie", app.ConnectPath, q.Get("code_challenge_method"), q.Get("scope"))
-
-	callback, err := pleo.Authorize(authURL.String())
+	callback, err := pleo.AuthorizeAs(authURL.String(), subject)
 	if err != nil {
-		return err
+		return "", "", err
 	}
-	step("4. consent        the user approves; Pleo sends the browser back to %s with a code", callback.Path)
-
-	resp, err = browser.Get(base + callback.Path + "?" + callback.RawQuery)
+	resp, err = browser.Get(back + callback.Path + "?" + callback.RawQuery)
 	if err != nil {
-		return err
+		return "", "", err
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusFound {
-		return fmt.Errorf("callback answered %s", resp.Status)
+		return "", "", fmt.Errorf("callback answered %s", resp.Status)
 	}
-	first, err := store.Load(context.Background())
-	if err != nil {
-		return err
-	}
-	step("5. callback       state checked, code exchanged with the PKCE verifier, token stored (expires in %s)", first.Expiry.Sub(clock.Now()).Round(time.Minute))
-
-	n, err := employees(browser, base)
-	if err != nil {
-		return err
-	}
-	step("6. API call       GET /v2/employees with the access token: %d employees", n)
-
-	clock.Advance(16 * time.Minute)
-	n, err = employees(browser, base)
-	if err != nil {
-		return err
-	}
-	second, err := store.Load(context.Background())
-	if err != nil {
-		return err
-	}
-	if second.RefreshToken == first.RefreshToken {
-		return fmt.Errorf("the refresh token was not rotated")
-	}
-	step("7. refresh        16 minutes later the access token has expired: refreshed once (%d refresh request), %d employees", refreshes(pleo), n)
-	step("8. rotation       Pleo rotated the refresh token; the new one is stored, the old one is void")
-
-	// Pleo's rule, shown: the old refresh token is refused, and using it
-	// revokes the whole authorisation.
-	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.RefreshToken}}
-	req, _ := http.NewRequest(http.MethodPost, pleo.Endpoint().TokenURL, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(creds.ClientID), url.QueryEscape(creds.ClientSecret.Reveal()))
-	resp, err = pleo.Client().Do(req)
-	if err != nil {
-		return err
-	}
-	var refused struct{ Error string }
-	_ = json.NewDecoder(resp.Body).Decode(&refused)
-	resp.Body.Close()
-	resp, err = browser.Get(base + app.EmployeesPath)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	step("9. reuse          the old refresh token is refused (%s) and Pleo revokes the authorisation: the backend now answers %d and asks to connect again", refused.Error, resp.StatusCode)
-	return nil
+	return resp.Header.Get("Location"), authURL.Query().Get("scope"), nil
 }
 
-func employees(browser *http.Client, base string) (int, error) {
-	resp, err := browser.Get(base + app.EmployeesPath)
+func employees(browser *http.Client, page string) (int, error) {
+	resp, err := browser.Get(page + "/employees.json")
 	if err != nil {
 		return 0, err
 	}
@@ -189,12 +260,11 @@ func employees(browser *http.Client, base string) (int, error) {
 	return len(body.Employees), nil
 }
 
-func refreshes(pleo *pleooauthtest.Server) int {
-	n := 0
-	for _, r := range pleo.Requests() {
-		if r.Path == pleooauthtest.TokenPath && r.Params.Get("grant_type") == "refresh_token" {
-			n++
-		}
+func statusOf(browser *http.Client, u string) (int, error) {
+	resp, err := browser.Get(u)
+	if err != nil {
+		return 0, err
 	}
-	return n
+	resp.Body.Close()
+	return resp.StatusCode, nil
 }

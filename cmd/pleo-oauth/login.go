@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -18,6 +20,7 @@ import (
 	"time"
 
 	"github.com/partnerkit/pleooauth"
+	"github.com/partnerkit/pleooauth/connect"
 	"golang.org/x/oauth2"
 )
 
@@ -86,11 +89,11 @@ PLEO_CLIENT_ID and PLEO_CLIENT_SECRET or PLEO_CLIENT_SECRET_FILE.`)
 	}
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
-	flow, err := pleooauth.NewFlow(cfg, key, pleooauth.WithFlowTTL(*timeout))
+	flow, err := connect.NewFlow(cfg, key, connect.WithFlowTTL(*timeout))
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}
-	authURL, sealed := flow.Start()
+	authURL, sealed := flow.Start("pleo-oauth login")
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	if loginHTTPClient != nil {
@@ -115,14 +118,13 @@ PLEO_CLIENT_ID and PLEO_CLIENT_SECRET or PLEO_CLIENT_SECRET_FILE.`)
 		return fail(exitFindings, "no answer from the browser within %s", *timeout)
 	}
 	if got.err != nil {
-		if errors.Is(got.err, pleooauth.ErrAccessDenied) {
+		if errors.Is(got.err, connect.ErrAccessDenied) {
 			return fail(exitFindings, "access was denied in the browser")
 		}
 		return fail(exitFindings, "%s", shortError(got.err))
 	}
-	store := &pleooauth.FileStore{Path: *out}
-	if err := store.Save(ctx, got.tok); err != nil {
-		return fail(exitFindings, "%v", err)
+	if err := writeTokenFile(*out, got.tok); err != nil {
+		return fail(exitFindings, "writing the tokens: %v", err)
 	}
 	scope, _ := got.tok.Extra("scope").(string)
 	if scope == "" {
@@ -151,7 +153,7 @@ type callbackServer struct {
 // serves its path. A callback whose state is not this login's (any page the
 // user visits can make the browser call the URI) is answered and ignored;
 // the first one that is this login's, approved or denied, is the result.
-func listenForCallback(ctx context.Context, redirect *url.URL, flow *pleooauth.Flow, sealed string) (*callbackServer, error) {
+func listenForCallback(ctx context.Context, redirect *url.URL, flow *connect.Flow, sealed string) (*callbackServer, error) {
 	var lns []net.Listener
 	var firstErr error
 	for _, addr := range listenAddrs(redirect) {
@@ -173,9 +175,9 @@ func listenForCallback(ctx context.Context, redirect *url.URL, flow *pleooauth.F
 			http.NotFound(w, r)
 			return
 		}
-		tok, err := flow.Finish(ctx, r, sealed)
+		tok, _, err := flow.Finish(ctx, r, sealed)
 		switch {
-		case errors.Is(err, pleooauth.ErrStateMismatch) || errors.Is(err, pleooauth.ErrFlowInvalid):
+		case errors.Is(err, connect.ErrStateMismatch) || errors.Is(err, connect.ErrFlowInvalid):
 			http.Error(w, "This is not the answer to the login waiting in your terminal; it is still waiting.", http.StatusBadRequest)
 			return
 		case err != nil:
@@ -259,4 +261,47 @@ func openBrowser(url string) {
 		cmd = exec.Command("xdg-open", url)
 	}
 	_ = cmd.Start()
+}
+
+// tokenFile is what login writes: the fields of the token a developer
+// needs to call Pleo's API from their machine.
+type tokenFile struct {
+	AccessToken  string    `json:"access_token"`
+	TokenType    string    `json:"token_type,omitempty"`
+	RefreshToken string    `json:"refresh_token,omitempty"`
+	Expiry       time.Time `json:"expiry,omitzero"`
+	Scope        string    `json:"scope,omitempty"`
+}
+
+// writeTokenFile writes tok to path readable by its owner only (0600):
+// a temporary file beside it, synced and renamed into place, so that a
+// crash never leaves half a token file.
+func writeTokenFile(path string, tok *oauth2.Token) error {
+	tf := tokenFile{AccessToken: tok.AccessToken, TokenType: tok.TokenType, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry}
+	tf.Scope, _ = tok.Extra("scope").(string)
+	data, err := json.MarshalIndent(tf, "", "  ")
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // a no-op once renamed
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(append(data, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }

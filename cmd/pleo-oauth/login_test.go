@@ -299,10 +299,12 @@ func TestDemo(t *testing.T) {
 	require.Equal(t, 0, status, stderr)
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
 	require.Len(t, lines, 9, stdout)
-	for i, want := range []string{"registration", "servers", "connect", "consent", "callback", "API call", "refresh", "rotation", "reuse"} {
+	for i, want := range []string{"registration", "servers", "connect", "second company", "API call", "isolation", "refresh", "reuse", "disconnect"} {
 		assert.True(t, strings.HasPrefix(lines[i], fmt.Sprintf("%d. %s", i+1, want)), lines[i])
 	}
 	assert.Contains(t, stdout, "2 employees")
-	assert.Contains(t, stdout, "refreshed once (1 refresh request)")
-	assert.Contains(t, stdout, "refused (invalid_grant)")
+	assert.Contains(t, stdout, "for company 1's connection: 404")
+	assert.Contains(t, stdout, "1 refresh at Pleo, 0 reuse")
+	assert.Contains(t, stdout, "B answers 401 and the connection is reauthorization_required")
+	assert.Contains(t, stdout, "B sees it disconnected")
 }

@@ -1,114 +1,152 @@
-// Package app is the example integration backend: the pages a partner's
-// backend serves for Pleo (the Initiation URI, the redirect URI, the
-// Settings URI) and a page that calls Pleo's API with the stored token.
-// It is used by examples/backend and by 'pleo-oauth demo'.
+// Package app is the example integration backend: a partner's web app
+// whose customers each connect their own Pleo company. It serves the pages
+// a partner's backend serves for Pleo (the Initiation URI, the redirect
+// URI, the Settings URI), a page per connection that calls Pleo's API with
+// that connection's token, and disconnecting. Every instance over the same
+// store and keys serves every customer. It is used by examples/backend and
+// by 'pleo-oauth demo'.
 package app
 
 import (
-	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
-	"sync"
-	"time"
 
-	"github.com/partnerkit/pleooauth"
-	"golang.org/x/oauth2"
+	"github.com/partnerkit/pleooauth/connect"
 )
 
 // The backend's paths. A registration for it names them: initiation_uri
 // .../pleo/connect, redirect_uris .../oauth/callback, settings_uri
 // .../pleo/settings.
 const (
-	ConnectPath   = "/pleo/connect"
-	CallbackPath  = "/oauth/callback"
-	SettingsPath  = "/pleo/settings"
-	HomePath      = "/"
-	EmployeesPath = "/employees" // the backend's own JSON, for its front end
+	HomePath        = "/"
+	SignInPath      = "/signin"
+	ConnectPath     = "/pleo/connect"
+	CallbackPath    = "/oauth/callback"
+	SettingsPath    = "/pleo/settings"
+	ConnectionsPath = "/connections/" // + ID, + ID + "/employees.json", + ID + "/disconnect"
 )
 
 // Config is what the backend needs.
 type Config struct {
-	OAuth2     *oauth2.Config       // from Registration.OAuth2Config
-	FlowKey    []byte               // AES key shared by every instance (16, 24 or 32 bytes)
-	Store      pleooauth.TokenStore // where the authorization's tokens live
-	APIBaseURL string               // Pleo's API, such as https://external.staging.pleo.io
-	HTTPClient *http.Client         // for Pleo's token endpoint and API; nil means http.DefaultClient
-	Now        func() time.Time     // the clock deciding token expiry; nil means time.Now
+	Manager    *connect.Manager // the connections, shared by every instance through its store
+	FlowKey    []byte           // AES key shared by every instance (16, 24 or 32 bytes); also signs the stand-in sign-in cookie
+	APIBaseURL string           // Pleo's API, such as https://external.staging.pleo.io
 }
 
 // App is the backend's http.Handler.
 type App struct {
-	cfg   Config
-	flow  *pleooauth.Flow
-	mux   *http.ServeMux
-	mu    sync.Mutex
-	ts    *pleooauth.TokenSource // for the stored authorization; replaced on each new one
-	state string                 // what happened last, for the settings page
+	cfg Config
+	mux *http.ServeMux
 }
+
+// accountCookie holds the signed-in customer. It is a stand-in for the
+// partner's own login, which a real backend has already.
+const accountCookie = "example_account"
 
 // New builds the backend.
 func New(cfg Config) (*App, error) {
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = http.DefaultClient
+	if cfg.Manager == nil {
+		return nil, errors.New("app: Config.Manager is required")
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	flow, err := pleooauth.NewFlow(cfg.OAuth2, cfg.FlowKey)
+	flow, err := connect.NewFlow(cfg.Manager.Config(), cfg.FlowKey)
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, flow: flow, mux: http.NewServeMux()}
-	a.ts = a.newTokenSource()
-	handlers := &pleooauth.FlowHandlers{Flow: flow, HTTPClient: cfg.HTTPClient, OnToken: a.connected, OnError: a.failed}
-	a.mux.Handle("GET "+ConnectPath, handlers.Connect())
-	a.mux.Handle("GET "+CallbackPath, handlers.Callback())
-	a.mux.HandleFunc("GET "+SettingsPath, a.settings)
-	a.mux.HandleFunc("GET "+EmployeesPath, a.employeesJSON)
+	a := &App{cfg: cfg, mux: http.NewServeMux()}
+	h := &connect.Handlers{
+		Flow:    flow,
+		Manager: cfg.Manager,
+		Account: a.account,
+		OnConnected: func(w http.ResponseWriter, r *http.Request, c *connect.Connection) {
+			http.Redirect(w, r, ConnectionsPath+url.PathEscape(c.ID), http.StatusFound)
+		},
+		OnError: a.connectFailed,
+	}
 	a.mux.HandleFunc("GET /{$}", a.home)
+	a.mux.HandleFunc("POST "+SignInPath, a.signIn)
+	a.mux.Handle("GET "+ConnectPath, h.Connect())
+	a.mux.Handle("GET "+CallbackPath, h.Callback())
+	a.mux.HandleFunc("GET "+SettingsPath, a.home)
+	a.mux.HandleFunc("GET "+ConnectionsPath+"{id}", a.connection)
+	a.mux.HandleFunc("GET "+ConnectionsPath+"{id}/employees.json", a.employeesJSON)
+	a.mux.HandleFunc("POST "+ConnectionsPath+"{id}/disconnect", a.disconnect)
 	return a, nil
 }
 
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
-func (a *App) newTokenSource() *pleooauth.TokenSource {
-	// x/oauth2 reads its HTTP client from the context.
-	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, a.cfg.HTTPClient)
-	return pleooauth.NewTokenSource(ctx, a.cfg.OAuth2, a.cfg.Store, pleooauth.WithTokenClock(a.cfg.Now))
+// sign makes the stand-in sign-in cookie's value: the name and an HMAC of
+// it, so that a customer cannot claim another's name by editing the cookie.
+func (a *App) sign(name string) string {
+	mac := hmac.New(sha256.New, a.cfg.FlowKey)
+	mac.Write([]byte("example sign-in\x00" + name))
+	return base64.RawURLEncoding.EncodeToString([]byte(name)) + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
-func (a *App) tokenSource() *pleooauth.TokenSource {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.ts
+// account is the signed-in customer, or an error.
+func (a *App) account(r *http.Request) (string, error) {
+	c, err := r.Cookie(accountCookie)
+	if err != nil {
+		return "", errors.New("not signed in")
+	}
+	enc, _, _ := strings.Cut(c.Value, ".")
+	name, err := base64.RawURLEncoding.DecodeString(enc)
+	if err != nil || !hmac.Equal([]byte(a.sign(string(name))), []byte(c.Value)) {
+		return "", errors.New("not signed in")
+	}
+	return string(name), nil
 }
 
-// connected is the callback's success: save the token and go home.
-func (a *App) connected(w http.ResponseWriter, r *http.Request, tok *oauth2.Token) {
-	if err := a.cfg.Store.Save(r.Context(), tok); err != nil {
-		http.Error(w, "Connected, but the token could not be saved.", http.StatusInternalServerError)
+func (a *App) signIn(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	if name == "" || len(name) > 64 {
+		render(w, http.StatusBadRequest, page{Title: "Sign in", Error: "Give a name of 1 to 64 characters."})
 		return
 	}
-	a.mu.Lock()
-	a.ts = a.newTokenSource()
-	a.state = fmt.Sprintf("connected; the access token expires at %s", tok.Expiry.Format(time.RFC3339))
-	a.mu.Unlock()
-	http.Redirect(w, r, HomePath, http.StatusFound)
+	http.SetCookie(w, &http.Cookie{Name: accountCookie, Value: a.sign(name), Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	http.Redirect(w, r, HomePath, http.StatusSeeOther)
 }
 
-func (a *App) failed(w http.ResponseWriter, _ *http.Request, err error) {
-	a.mu.Lock()
-	a.state = "the last connection attempt failed: " + err.Error()
-	a.mu.Unlock()
-	if errors.Is(err, pleooauth.ErrAccessDenied) {
-		render(w, http.StatusForbidden, "Not connected", "You chose not to connect Pleo. You can connect at any time.", true)
+func (a *App) home(w http.ResponseWriter, r *http.Request) {
+	account, err := a.account(r)
+	if err != nil {
+		render(w, http.StatusOK, page{Title: "Sign in"})
 		return
 	}
-	render(w, http.StatusBadRequest, "Connecting failed", "Connecting to Pleo did not complete; please start again.", true)
+	var conns []connect.Connection
+	for c, err := range a.cfg.Manager.List(r.Context(), connect.Query{Account: account}) {
+		if err != nil {
+			render(w, http.StatusInternalServerError, page{Title: "Your Pleo connections", Account: account, Error: "The connections could not be read."})
+			return
+		}
+		conns = append(conns, c)
+	}
+	render(w, http.StatusOK, page{Title: "Your Pleo connections", Account: account, Connections: conns})
+}
+
+// owned returns the connection named in the path if the signed-in customer
+// owns it; otherwise it answers 404 (another customer's connection is not
+// there for this one) and returns nil.
+func (a *App) owned(w http.ResponseWriter, r *http.Request) *connect.Connection {
+	account, err := a.account(r)
+	if err != nil {
+		http.Redirect(w, r, HomePath, http.StatusSeeOther)
+		return nil
+	}
+	c, err := a.cfg.Manager.Get(r.Context(), r.PathValue("id"))
+	if err != nil || c.Account != account {
+		render(w, http.StatusNotFound, page{Title: "Not found", Account: account, Error: "You have no such connection."})
+		return nil
+	}
+	return c
 }
 
 // Employee is what the backend reads from Pleo's GET /v2/employees.
@@ -118,14 +156,13 @@ type Employee struct {
 	Email     string `json:"email"`
 }
 
-// employees calls Pleo's API with the stored authorization.
-func (a *App) employees(r *http.Request) ([]Employee, error) {
-	client := &http.Client{Transport: &oauth2.Transport{Source: a.tokenSource(), Base: a.cfg.HTTPClient.Transport}}
+// employees calls Pleo's API as the connection.
+func (a *App) employees(r *http.Request, id string) ([]Employee, error) {
 	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, strings.TrimSuffix(a.cfg.APIBaseURL, "/")+"/v2/employees", nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := client.Do(req)
+	resp, err := a.cfg.Manager.Client(r.Context(), id).Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -133,9 +170,9 @@ func (a *App) employees(r *http.Request) ([]Employee, error) {
 	switch resp.StatusCode {
 	case http.StatusOK:
 	case http.StatusUnauthorized:
-		// The token source hands out only unexpired tokens: a 401 means the
-		// authorisation was revoked.
-		return nil, fmt.Errorf("%w: the Pleo API answered %s", pleooauth.ErrReauthorizationRequired, resp.Status)
+		// The Manager hands out only unexpired tokens: a 401 means the
+		// grant was revoked at Pleo.
+		return nil, fmt.Errorf("%w: the Pleo API answered %s", connect.ErrReauthorizationRequired, resp.Status)
 	default:
 		return nil, fmt.Errorf("the Pleo API answered %s", resp.Status)
 	}
@@ -146,13 +183,41 @@ func (a *App) employees(r *http.Request) ([]Employee, error) {
 	return body.Data, nil
 }
 
+func (a *App) connection(w http.ResponseWriter, r *http.Request) {
+	c := a.owned(w, r)
+	if c == nil {
+		return
+	}
+	p := page{Title: "Pleo connection", Account: c.Account, Connection: c}
+	if c.Status == connect.StatusActive {
+		list, err := a.employees(r, c.ID)
+		switch {
+		case errors.Is(err, connect.ErrReauthorizationRequired):
+			if fresh, gerr := a.cfg.Manager.Get(r.Context(), c.ID); gerr == nil {
+				p.Connection = fresh
+			}
+			p.Reconnect = true
+		case err != nil:
+			p.Error = "Pleo is not answering: " + err.Error()
+		default:
+			p.Employees = list
+		}
+	}
+	p.Reconnect = p.Reconnect || p.Connection.Status != connect.StatusActive
+	render(w, http.StatusOK, p)
+}
+
 func (a *App) employeesJSON(w http.ResponseWriter, r *http.Request) {
-	list, err := a.employees(r)
+	c := a.owned(w, r)
+	if c == nil {
+		return
+	}
+	list, err := a.employees(r, c.ID)
 	w.Header().Set("Content-Type", "application/json")
 	switch {
-	case errors.Is(err, pleooauth.ErrNoToken), errors.Is(err, pleooauth.ErrReauthorizationRequired):
+	case errors.Is(err, connect.ErrReauthorizationRequired), errors.Is(err, connect.ErrDisconnected):
 		w.WriteHeader(http.StatusUnauthorized)
-		_ = json.NewEncoder(w).Encode(map[string]string{"error": "not connected to Pleo", "connect": ConnectPath})
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": "connect Pleo again", "connect": ConnectPath})
 	case err != nil:
 		w.WriteHeader(http.StatusBadGateway)
 		_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
@@ -161,45 +226,77 @@ func (a *App) employeesJSON(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (a *App) home(w http.ResponseWriter, r *http.Request) {
-	list, err := a.employees(r)
+func (a *App) disconnect(w http.ResponseWriter, r *http.Request) {
+	c := a.owned(w, r)
+	if c == nil {
+		return
+	}
+	if err := a.cfg.Manager.Disconnect(r.Context(), c.ID); err != nil {
+		render(w, http.StatusBadGateway, page{Title: "Pleo connection", Account: c.Account, Connection: c, Error: "Disconnecting failed: " + err.Error()})
+		return
+	}
+	http.Redirect(w, r, HomePath, http.StatusSeeOther)
+}
+
+func (a *App) connectFailed(w http.ResponseWriter, r *http.Request, err error) {
+	account, _ := a.account(r)
 	switch {
-	case errors.Is(err, pleooauth.ErrNoToken):
-		render(w, http.StatusOK, "Not connected", "Connect your Pleo account to see your employees here.", true)
-	case errors.Is(err, pleooauth.ErrReauthorizationRequired):
-		render(w, http.StatusOK, "Connection expired", "Pleo asks you to connect again.", true)
-	case err != nil:
-		render(w, http.StatusBadGateway, "Pleo is not answering", err.Error(), false)
+	case errors.Is(err, connect.ErrNoAccount):
+		render(w, http.StatusUnauthorized, page{Title: "Sign in", Error: "Sign in first, then connect Pleo."})
+	case errors.Is(err, connect.ErrAccessDenied):
+		render(w, http.StatusForbidden, page{Title: "Not connected", Account: account, Error: "You chose not to connect Pleo. You can connect at any time."})
 	default:
-		var lines []string
-		for _, e := range list {
-			lines = append(lines, e.FirstName+" "+e.LastName+" <"+e.Email+">")
-		}
-		render(w, http.StatusOK, "Your Pleo employees", strings.Join(lines, "\n"), false)
+		render(w, http.StatusBadRequest, page{Title: "Connecting failed", Account: account, Error: "Connecting to Pleo did not complete; please start again."})
 	}
 }
 
-// settings is the Settings URI: where users manage the integration from
-// within Pleo.
-func (a *App) settings(w http.ResponseWriter, r *http.Request) {
-	a.mu.Lock()
-	state := a.state
-	a.mu.Unlock()
-	if state == "" {
-		state = "not connected yet"
-	}
-	render(w, http.StatusOK, "Integration settings", "Pleo connection: "+state, true)
+// page is what the template shows.
+type page struct {
+	Title       string
+	Account     string
+	Error       string
+	Connections []connect.Connection
+	Connection  *connect.Connection
+	Employees   []Employee
+	Reconnect   bool
 }
 
-var page = template.Must(template.New("page").Parse(`<!doctype html>
-<html><head><meta charset="utf-8"><title>{{.Title}}</title></head>
-<body><h1>{{.Title}}</h1><pre>{{.Body}}</pre>
-{{if .Connect}}<p><a href="` + ConnectPath + `">Connect Pleo</a></p>{{end}}
-<p><a href="` + HomePath + `">Home</a> · <a href="` + SettingsPath + `">Settings</a></p></body></html>
+var tmpl = template.Must(template.New("page").Funcs(template.FuncMap{
+	"path": func(id string) string { return ConnectionsPath + url.PathEscape(id) },
+	"join": func(s []string) string { return strings.Join(s, " ") },
+}).Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{.Title}} · Example Client</title>
+<style>body{font-family:system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem}
+table{border-collapse:collapse}td,th{padding:.25rem .75rem;text-align:left;border-bottom:1px solid #ddd}
+.error{color:#a00}.note{color:#666;font-size:.9rem}</style></head>
+<body><h1>{{.Title}}</h1>
+{{with .Error}}<p class="error" role="alert">{{.}}</p>{{end}}
+{{if not .Account}}
+<form method="post" action="` + SignInPath + `">
+<p class="note">A stand-in for your app's own login: any name signs in.</p>
+<label for="name">Your name</label> <input id="name" name="name" required maxlength="64">
+<button type="submit">Sign in</button></form>
+{{else}}
+<p>Signed in as <strong>{{.Account}}</strong>.</p>
+{{with .Connection}}
+<table><tr><th scope="row">Company</th><td>{{.ID}}</td></tr>
+<tr><th scope="row">Status</th><td>{{.Status}}{{with .LastError}} ({{.}}){{end}}</td></tr>
+<tr><th scope="row">Scopes</th><td>{{join .Scopes}}</td></tr>
+<tr><th scope="row">Last refresh</th><td>{{if .LastRefreshAt.IsZero}}never{{else}}{{.LastRefreshAt.Format "2006-01-02 15:04:05 MST"}}{{end}}</td></tr></table>
+{{end}}
+{{if .Employees}}<h2>Employees</h2><ul>{{range .Employees}}<li>{{.FirstName}} {{.LastName}} &lt;{{.Email}}&gt;</li>{{end}}</ul>{{end}}
+{{if .Reconnect}}<form method="get" action="` + ConnectPath + `"><button type="submit">Reconnect Pleo</button></form>{{end}}
+{{with .Connection}}{{if eq .Status "active"}}<form method="post" action="{{path .ID}}/disconnect"><button type="submit">Disconnect</button></form>{{end}}{{end}}
+{{if .Connections}}<table><tr><th scope="col">Company</th><th scope="col">Status</th></tr>
+{{range .Connections}}<tr><td><a href="{{path .ID}}">{{.ID}}</a></td><td>{{.Status}}</td></tr>{{end}}</table>{{end}}
+{{if not .Connection}}<form method="get" action="` + ConnectPath + `"><button type="submit">Connect a Pleo company</button></form>{{end}}
+<p><a href="` + HomePath + `">Your connections</a></p>
+{{end}}
+</body></html>
 `))
 
-func render(w http.ResponseWriter, status int, title, body string, connect bool) {
+func render(w http.ResponseWriter, status int, p page) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	_ = page.Execute(w, map[string]any{"Title": title, "Body": body, "Connect": connect})
+	_ = tmpl.Execute(w, p)
 }

@@ -6,22 +6,29 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/partnerkit/pleooauth"
+	"github.com/partnerkit/pleooauth/connect"
 	"github.com/partnerkit/pleooauth/examples/backend/app"
 	"github.com/partnerkit/pleooauth/pleooauthtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
+const (
+	company1 = "urn:pleo:company:11111111-1111-4111-8111-111111111111"
+	company2 = "urn:pleo:company:22222222-2222-4222-8222-222222222222"
+)
+
 type fixture struct {
 	pleo    *pleooauthtest.Server
 	backend *httptest.Server
-	browser *http.Client
 	clock   *pleooauthtest.Clock
+	mgr     *connect.Manager
 }
 
 func setup(t *testing.T, opts ...pleooauthtest.Option) *fixture {
@@ -46,74 +53,137 @@ func setup(t *testing.T, opts ...pleooauthtest.Option) *fixture {
 	require.NoError(t, err)
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
-	a, err := app.New(app.Config{OAuth2: cfg, FlowKey: key, Store: &pleooauth.MemoryStore{}, APIBaseURL: pleo.URL, HTTPClient: pleo.Client(), Now: clock.Now})
+	mgr, err := connect.NewManager(cfg, connect.NewMemoryStore(), connect.WithKeys(key), connect.WithHTTPClient(pleo.Client()),
+		connect.WithIntrospectionURL(pleo.IntrospectionURL()), connect.WithAPIBaseURL(pleo.URL), connect.WithClock(clock.Now))
+	require.NoError(t, err)
+	a, err := app.New(app.Config{Manager: mgr, FlowKey: key, APIBaseURL: pleo.URL})
 	require.NoError(t, err)
 	backend.Config.Handler = a
 	backend.Start()
 	t.Cleanup(backend.Close)
-	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	return &fixture{pleo: pleo, backend: backend, browser: browser, clock: clock}
+	return &fixture{pleo: pleo, backend: backend, clock: clock, mgr: mgr}
 }
 
-func (f *fixture) get(t *testing.T, path string) (int, string) {
-	t.Helper()
-	resp, err := f.browser.Get(f.backend.URL + path)
+// browser is one customer's browser: its own cookies, no redirects
+// followed on its own.
+type browser struct {
+	t *testing.T
+	f *fixture
+	c *http.Client
+}
+
+func (f *fixture) browser(t *testing.T, name string) *browser {
+	jar, _ := cookiejar.New(nil)
+	b := &browser{t: t, f: f, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	resp, err := b.c.PostForm(f.backend.URL+app.SignInPath, url.Values{"name": {name}})
 	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	return b
+}
+
+func (b *browser) get(path string) (int, string) {
+	b.t.Helper()
+	resp, err := b.c.Get(b.f.backend.URL + path)
+	require.NoError(b.t, err)
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body)
 }
 
-// connect walks connect, consent and callback, and returns the callback's
-// status.
-func (f *fixture) connect(t *testing.T) int {
-	t.Helper()
-	resp, err := f.browser.Get(f.backend.URL + app.ConnectPath)
+// connect goes through the flow, consenting for subject, and returns the
+// path the backend redirects to at the end.
+func (b *browser) connect(subject string) (int, string) {
+	b.t.Helper()
+	resp, err := b.c.Get(b.f.backend.URL + app.ConnectPath)
+	require.NoError(b.t, err)
+	resp.Body.Close()
+	require.Equal(b.t, http.StatusFound, resp.StatusCode)
+	callback, err := b.f.pleo.AuthorizeAs(resp.Header.Get("Location"), subject)
+	require.NoError(b.t, err)
+	resp, err = b.c.Get(b.f.backend.URL + callback.Path + "?" + callback.RawQuery)
+	require.NoError(b.t, err)
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("Location")
+}
+
+func TestCustomersConnectTheirOwnCompanies(t *testing.T) {
+	f := setup(t)
+	alice, bob := f.browser(t, "alice"), f.browser(t, "bob")
+
+	status, where := alice.connect(company1)
+	require.Equal(t, http.StatusFound, status)
+	assert.Equal(t, app.ConnectionsPath+url.PathEscape(company1), where)
+	status, body := alice.get(where)
+	assert.Equal(t, http.StatusOK, status)
+	assert.Contains(t, body, company1)
+	assert.Contains(t, body, "Ada Lovelace", "the employees, from Pleo's API")
+
+	_, where2 := bob.connect(company2)
+	_, home := bob.get(app.HomePath)
+	assert.Contains(t, home, company2)
+	assert.NotContains(t, home, company1, "bob does not see alice's connection")
+	status, _ = bob.get(where)
+	assert.Equal(t, http.StatusNotFound, status, "nor open it")
+	status, _ = bob.get(where + "/employees.json")
+	assert.Equal(t, http.StatusNotFound, status)
+	resp, err := bob.c.Post(f.backend.URL+where+"/disconnect", "", nil)
 	require.NoError(t, err)
 	resp.Body.Close()
-	require.Equal(t, http.StatusFound, resp.StatusCode)
-	callback, err := f.pleo.Authorize(resp.Header.Get("Location"))
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "nor disconnect it")
+
+	// Alice disconnects hers; bob's stays.
+	resp, err = alice.c.Post(f.backend.URL+where+"/disconnect", "", nil)
 	require.NoError(t, err)
-	status, _ := f.get(t, callback.Path+"?"+callback.RawQuery)
-	return status
+	resp.Body.Close()
+	assert.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	_, body = alice.get(where)
+	assert.Contains(t, body, "disconnected")
+	assert.Contains(t, body, "Reconnect Pleo")
+	status, _ = bob.get(where2 + "/employees.json")
+	assert.Equal(t, http.StatusOK, status)
 }
 
-func TestBackend(t *testing.T) {
-	t.Parallel()
+func TestRefreshAndReauthorization(t *testing.T) {
 	f := setup(t)
-	status, body := f.get(t, app.HomePath)
-	assert.Equal(t, http.StatusOK, status)
-	assert.Contains(t, body, "Not connected")
-	status, _ = f.get(t, app.EmployeesPath)
-	assert.Equal(t, http.StatusUnauthorized, status)
-	_, body = f.get(t, app.SettingsPath)
-	assert.Contains(t, body, "not connected yet")
-
-	assert.Equal(t, http.StatusFound, f.connect(t))
-	status, body = f.get(t, app.HomePath)
-	assert.Equal(t, http.StatusOK, status)
-	assert.Contains(t, body, "Ada Lovelace &lt;ada@company.example&gt;", "escaped by html/template")
-	_, body = f.get(t, app.SettingsPath)
-	assert.Contains(t, body, "Pleo connection: connected")
-
-	// After the access token expires the backend refreshes and goes on.
-	f.clock.Advance(20 * time.Minute)
-	status, body = f.get(t, app.EmployeesPath)
-	assert.Equal(t, http.StatusOK, status, body)
-	refreshes := 0
-	for _, r := range f.pleo.Requests() {
-		if r.Params.Get("grant_type") == "refresh_token" {
-			refreshes++
-		}
-	}
+	alice := f.browser(t, "alice")
+	_, where := alice.connect(company1)
+	f.clock.Advance(16 * time.Minute)
+	status, _ := alice.get(where + "/employees.json")
+	assert.Equal(t, http.StatusOK, status, "refreshed on the way")
+	refreshes, reuses := f.pleo.RefreshStats()
 	assert.Equal(t, 1, refreshes)
+	assert.Equal(t, 0, reuses)
+
+	// The grant dies at Pleo: the page offers to reconnect, not an error.
+	tok, err := f.mgr.Token(t.Context(), company1)
+	require.NoError(t, err)
+	req, _ := http.NewRequest(http.MethodDelete, f.pleo.URL+pleooauthtest.InstallationsPath, nil)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	resp, err := f.pleo.Client().Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	status, body := alice.get(where)
+	assert.Equal(t, http.StatusOK, status)
+	assert.Contains(t, body, "Reconnect Pleo")
+	status, _ = alice.connect(company1)
+	assert.Equal(t, http.StatusFound, status)
+	_, body = alice.get(where)
+	assert.Contains(t, body, "Ada Lovelace")
 }
 
-func TestBackendDenied(t *testing.T) {
-	t.Parallel()
+func TestConnectNeedsSignInAndConsent(t *testing.T) {
 	f := setup(t, pleooauthtest.WithConsentDenied())
-	assert.Equal(t, http.StatusForbidden, f.connect(t))
-	_, body := f.get(t, app.SettingsPath)
-	assert.True(t, strings.Contains(body, "denied"), body)
+	resp, err := http.Get(f.backend.URL + app.ConnectPath)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	assert.Contains(t, string(body), "Sign in first")
+
+	alice := f.browser(t, "alice")
+	status, _ := alice.connect(company1)
+	assert.Equal(t, http.StatusForbidden, status)
+	_, home := alice.get(app.HomePath)
+	assert.False(t, strings.Contains(home, company1))
 }

@@ -1,4 +1,4 @@
-package pleooauth
+package connect
 
 import (
 	"crypto/rand"
@@ -7,13 +7,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/partnerkit/pleooauth"
 	"golang.org/x/oauth2"
 )
 
 func benchConfig() *oauth2.Config {
 	return &oauth2.Config{
 		ClientID:    "12a3b456-78c9-0d12-34e5-f678ab9bcd0e",
-		Endpoint:    StagingEndpoint,
+		Endpoint:    pleooauth.StagingEndpoint,
 		RedirectURL: "https://client.example/callback",
 		Scopes:      []string{"users:read", "users:write"},
 	}
@@ -23,7 +24,7 @@ func benchConfig() *oauth2.Config {
 // before the network exchange: seal, unseal, expiry, state comparison,
 // replay check. Compare it with its baseline:
 //
-//	go test -run '^$' -bench 'FlowStartFinish|AuthCodeURLWithPKCE' -benchmem .
+//	go test -run '^$' -bench 'FlowStartFinish|AuthCodeURLWithPKCE' -benchmem ./connect
 func BenchmarkFlowStartFinish(b *testing.B) {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
@@ -33,7 +34,7 @@ func BenchmarkFlowStartFinish(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		authURL, sealed := f.Start()
+		authURL, sealed := f.Start("account-1")
 		i := strings.Index(authURL, "state=")
 		state := authURL[i+len("state=") : i+len("state=")+43]
 		req := &http.Request{URL: &url.URL{RawQuery: "code=c&state=" + state}}

@@ -1,4 +1,4 @@
-package pleooauth_test
+package connect_test
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/partnerkit/pleooauth"
+	"github.com/partnerkit/pleooauth/connect"
 	"github.com/partnerkit/pleooauth/pleooauthtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -60,9 +61,29 @@ func newFlowFixture(t *testing.T, redirect string, opts ...pleooauthtest.Option)
 	return &flowFixture{srv: srv, cfg: cfg, ctx: context.WithValue(t.Context(), oauth2.HTTPClient, srv.Client()), key: key, clock: clk}
 }
 
-func (f *flowFixture) flow(t *testing.T, opts ...pleooauth.FlowOption) *pleooauth.Flow {
+// The Pleo companies the tests connect.
+const (
+	company1 = "urn:pleo:company:11111111-1111-4111-8111-111111111111"
+	company2 = "urn:pleo:company:22222222-2222-4222-8222-222222222222"
+)
+
+// manager makes a Manager over store that talks to the fake server.
+func (f *flowFixture) manager(t *testing.T, store connect.Store, opts ...connect.Option) *connect.Manager {
 	t.Helper()
-	fl, err := pleooauth.NewFlow(f.cfg, f.key, append([]pleooauth.FlowOption{pleooauth.WithFlowClock(f.clock.Now)}, opts...)...)
+	m, err := connect.NewManager(f.cfg, store, append([]connect.Option{
+		connect.WithKeys(f.key),
+		connect.WithHTTPClient(f.srv.Client()),
+		connect.WithIntrospectionURL(f.srv.IntrospectionURL()),
+		connect.WithAPIBaseURL(f.srv.URL),
+		connect.WithClock(f.clock.Now),
+	}, opts...)...)
+	require.NoError(t, err)
+	return m
+}
+
+func (f *flowFixture) flow(t *testing.T, opts ...connect.FlowOption) *connect.Flow {
+	t.Helper()
+	fl, err := connect.NewFlow(f.cfg, f.key, append([]connect.FlowOption{connect.WithFlowClock(f.clock.Now)}, opts...)...)
 	require.NoError(t, err)
 	return fl
 }
@@ -82,9 +103,9 @@ func TestFlowInstancesFinishEachOthersFlows(t *testing.T) {
 	t.Parallel()
 	f := newFlowFixture(t, redirect)
 	a, b := f.flow(t), f.flow(t)
-	for _, pair := range [][2]*pleooauth.Flow{{a, b}, {b, a}} {
-		authURL, sealed := pair[0].Start()
-		tok, err := pair[1].Finish(f.ctx, f.callback(t, authURL), sealed)
+	for _, pair := range [][2]*connect.Flow{{a, b}, {b, a}} {
+		authURL, sealed := pair[0].Start("account-1")
+		tok, _, err := pair[1].Finish(f.ctx, f.callback(t, authURL), sealed)
 		require.NoError(t, err)
 		assert.NotEmpty(t, tok.AccessToken)
 		assert.NotEmpty(t, tok.RefreshToken)
@@ -94,7 +115,7 @@ func TestFlowInstancesFinishEachOthersFlows(t *testing.T) {
 func TestFlowStartURL(t *testing.T) {
 	t.Parallel()
 	f := newFlowFixture(t, redirect)
-	authURL, sealed := f.flow(t).Start()
+	authURL, sealed := f.flow(t).Start("account-1")
 	u, err := url.Parse(authURL)
 	require.NoError(t, err)
 	q := u.Query()
@@ -111,7 +132,7 @@ func TestFlowRefusesBadSealedValues(t *testing.T) {
 	t.Parallel()
 	f := newFlowFixture(t, redirect)
 	fl := f.flow(t)
-	authURL, sealed := fl.Start()
+	authURL, sealed := fl.Start("account-1")
 	req := f.callback(t, authURL)
 
 	raw, err := base64.RawURLEncoding.DecodeString(sealed)
@@ -119,60 +140,60 @@ func TestFlowRefusesBadSealedValues(t *testing.T) {
 	for i := range raw {
 		tampered := bytes.Clone(raw)
 		tampered[i] ^= 0x01
-		_, err := fl.Finish(f.ctx, req, base64.RawURLEncoding.EncodeToString(tampered))
-		require.ErrorIs(t, err, pleooauth.ErrFlowInvalid, "byte %d", i)
+		_, _, err := fl.Finish(f.ctx, req, base64.RawURLEncoding.EncodeToString(tampered))
+		require.ErrorIs(t, err, connect.ErrFlowInvalid, "byte %d", i)
 	}
 	for _, bad := range []string{"", "not base64!", "AQ", sealed[:20], sealed + "A"} {
-		_, err := fl.Finish(f.ctx, req, bad)
-		assert.ErrorIs(t, err, pleooauth.ErrFlowInvalid, "%q", bad)
+		_, _, err := fl.Finish(f.ctx, req, bad)
+		assert.ErrorIs(t, err, connect.ErrFlowInvalid, "%q", bad)
 	}
 
 	otherKey := make([]byte, 32)
-	other, err := pleooauth.NewFlow(f.cfg, otherKey)
+	other, err := connect.NewFlow(f.cfg, otherKey)
 	require.NoError(t, err)
-	_, err = other.Finish(f.ctx, req, sealed)
-	assert.ErrorIs(t, err, pleooauth.ErrFlowInvalid, "another key")
+	_, _, err = other.Finish(f.ctx, req, sealed)
+	assert.ErrorIs(t, err, connect.ErrFlowInvalid, "another key")
 
 	otherClient := *f.cfg
 	otherClient.ClientID = "someone-else"
-	forOther, err := pleooauth.NewFlow(&otherClient, f.key)
+	forOther, err := connect.NewFlow(&otherClient, f.key)
 	require.NoError(t, err)
-	_, err = forOther.Finish(f.ctx, req, sealed)
-	assert.ErrorIs(t, err, pleooauth.ErrFlowInvalid, "sealed for another client")
+	_, _, err = forOther.Finish(f.ctx, req, sealed)
+	assert.ErrorIs(t, err, connect.ErrFlowInvalid, "sealed for another client")
 
 	// Nothing reached the token endpoint.
 	for _, r := range f.srv.Requests() {
 		assert.NotEqual(t, pleooauthtest.TokenPath, r.Path)
 	}
 	// And the untouched value still works.
-	_, err = fl.Finish(f.ctx, req, sealed)
+	_, _, err = fl.Finish(f.ctx, req, sealed)
 	assert.NoError(t, err)
 }
 
 func TestFlowExpires(t *testing.T) {
 	t.Parallel()
 	f := newFlowFixture(t, redirect)
-	fl := f.flow(t, pleooauth.WithFlowTTL(time.Minute))
-	authURL, sealed := fl.Start()
+	fl := f.flow(t, connect.WithFlowTTL(time.Minute))
+	authURL, sealed := fl.Start("account-1")
 	req := f.callback(t, authURL)
 	f.clock.Advance(time.Minute)
-	_, err := fl.Finish(f.ctx, req, sealed)
-	assert.ErrorIs(t, err, pleooauth.ErrFlowExpired)
+	_, _, err := fl.Finish(f.ctx, req, sealed)
+	assert.ErrorIs(t, err, connect.ErrFlowExpired)
 }
 
 func TestFlowRefusesReplay(t *testing.T) {
 	t.Parallel()
 	f := newFlowFixture(t, redirect)
 	a, b := f.flow(t), f.flow(t)
-	authURL, sealed := a.Start()
+	authURL, sealed := a.Start("account-1")
 	req := f.callback(t, authURL)
-	_, err := a.Finish(f.ctx, req, sealed)
+	_, _, err := a.Finish(f.ctx, req, sealed)
 	require.NoError(t, err)
 
-	_, err = a.Finish(f.ctx, req, sealed)
-	assert.ErrorIs(t, err, pleooauth.ErrFlowInvalid, "the same instance remembers it")
+	_, _, err = a.Finish(f.ctx, req, sealed)
+	assert.ErrorIs(t, err, connect.ErrFlowInvalid, "the same instance remembers it")
 
-	_, err = b.Finish(f.ctx, req, sealed)
+	_, _, err = b.Finish(f.ctx, req, sealed)
 	var rerr *oauth2.RetrieveError
 	require.ErrorAs(t, err, &rerr, "another instance: Pleo refuses the spent code")
 	assert.Equal(t, "invalid_grant", rerr.ErrorCode)
@@ -182,16 +203,16 @@ func TestFlowStateMismatch(t *testing.T) {
 	t.Parallel()
 	f := newFlowFixture(t, redirect)
 	fl := f.flow(t)
-	authURL1, _ := fl.Start()
-	_, sealed2 := fl.Start()
+	authURL1, _ := fl.Start("account-1")
+	_, sealed2 := fl.Start("account-1")
 	// The attacker's callback (flow 1) arrives with the victim's cookie
 	// (flow 2).
-	_, err := fl.Finish(f.ctx, f.callback(t, authURL1), sealed2)
-	assert.ErrorIs(t, err, pleooauth.ErrStateMismatch)
+	_, _, err := fl.Finish(f.ctx, f.callback(t, authURL1), sealed2)
+	assert.ErrorIs(t, err, connect.ErrStateMismatch)
 
 	req := httptest.NewRequest(http.MethodGet, redirect+"?code=x", nil)
-	_, err = fl.Finish(f.ctx, req, sealed2)
-	assert.ErrorIs(t, err, pleooauth.ErrStateMismatch, "no state at all")
+	_, _, err = fl.Finish(f.ctx, req, sealed2)
+	assert.ErrorIs(t, err, connect.ErrStateMismatch, "no state at all")
 	for _, r := range f.srv.Requests() {
 		assert.NotEqual(t, pleooauthtest.TokenPath, r.Path, "no exchange after a state mismatch")
 	}
@@ -201,16 +222,16 @@ func TestFlowAccessDenied(t *testing.T) {
 	t.Parallel()
 	f := newFlowFixture(t, redirect, pleooauthtest.WithConsentDenied())
 	fl := f.flow(t)
-	authURL, sealed := fl.Start()
-	_, err := fl.Finish(f.ctx, f.callback(t, authURL), sealed)
-	require.ErrorIs(t, err, pleooauth.ErrAccessDenied)
-	var aerr *pleooauth.AuthorizationError
+	authURL, sealed := fl.Start("account-1")
+	_, _, err := fl.Finish(f.ctx, f.callback(t, authURL), sealed)
+	require.ErrorIs(t, err, connect.ErrAccessDenied)
+	var aerr *connect.AuthorizationError
 	require.ErrorAs(t, err, &aerr)
 	assert.Equal(t, "access_denied", aerr.Code)
 	assert.Equal(t, "pleooauth: authorization failed: access_denied: the user denied the request", err.Error())
 
-	other := &pleooauth.AuthorizationError{Code: "invalid_scope"}
-	assert.NotErrorIs(t, other, pleooauth.ErrAccessDenied)
+	other := &connect.AuthorizationError{Code: "invalid_scope"}
+	assert.NotErrorIs(t, other, connect.ErrAccessDenied)
 	assert.Equal(t, "pleooauth: authorization failed: invalid_scope", other.Error())
 }
 
@@ -218,32 +239,33 @@ func TestNewFlowKey(t *testing.T) {
 	t.Parallel()
 	cfg := &oauth2.Config{ClientID: "c"}
 	for _, n := range []int{16, 24, 32} {
-		_, err := pleooauth.NewFlow(cfg, make([]byte, n))
+		_, err := connect.NewFlow(cfg, make([]byte, n))
 		assert.NoError(t, err, n)
 	}
 	for _, n := range []int{0, 15, 33} {
-		_, err := pleooauth.NewFlow(cfg, make([]byte, n))
+		_, err := connect.NewFlow(cfg, make([]byte, n))
 		assert.Error(t, err, n)
 	}
-	_, err := pleooauth.NewFlow(nil, make([]byte, 32))
+	_, err := connect.NewFlow(nil, make([]byte, 32))
 	assert.Error(t, err)
 }
 
-// backend is a test backend serving FlowHandlers at the registered
-// redirect URI.
+// backend is a test backend instance serving Handlers at the registered
+// redirect URI, its customers named by an X-Account header.
 type backend struct {
-	ts     *httptest.Server
-	tokens chan *oauth2.Token
-	errs   chan error
+	ts          *httptest.Server
+	mgr         *connect.Manager
+	connections chan *connect.Connection
 }
 
-func newBackend(t *testing.T, f *flowFixture, fl *pleooauth.Flow, ln *httptest.Server) *backend {
-	b := &backend{ts: ln, tokens: make(chan *oauth2.Token, 1), errs: make(chan error, 1)}
-	h := &pleooauth.FlowHandlers{
-		Flow:       fl,
-		HTTPClient: f.srv.Client(),
-		OnToken: func(w http.ResponseWriter, r *http.Request, tok *oauth2.Token) {
-			b.tokens <- tok
+func newBackend(t *testing.T, f *flowFixture, store connect.Store, ln *httptest.Server) *backend {
+	b := &backend{ts: ln, mgr: f.manager(t, store), connections: make(chan *connect.Connection, 1)}
+	h := &connect.Handlers{
+		Flow:    f.flow(t),
+		Manager: b.mgr,
+		Account: func(r *http.Request) (string, error) { return r.Header.Get("X-Account"), nil },
+		OnConnected: func(w http.ResponseWriter, r *http.Request, c *connect.Connection) {
+			b.connections <- c
 			http.Redirect(w, r, "/", http.StatusFound)
 		},
 	}
@@ -267,23 +289,27 @@ func TestFlowHandlersAcrossTwoBackends(t *testing.T) {
 	lnA, lnB := httptest.NewUnstartedServer(nil), httptest.NewUnstartedServer(nil)
 	redirectA := "http://" + lnA.Listener.Addr().String() + "/oauth/callback"
 	f := newFlowFixture(t, redirectA)
-	a := newBackend(t, f, f.flow(t), lnA)
-	b := newBackend(t, f, f.flow(t), lnB)
+	store := connect.NewMemoryStore()
+	a := newBackend(t, f, store, lnA)
+	b := newBackend(t, f, store, lnB)
 	client := noRedirects()
 
-	// Connect at instance A.
-	resp, err := client.Get(a.ts.URL + "/pleo/connect")
+	// Customer acme connects at instance A.
+	connectReq, err := http.NewRequest(http.MethodGet, a.ts.URL+"/pleo/connect", nil)
+	require.NoError(t, err)
+	connectReq.Header.Set("X-Account", "acme")
+	resp, err := client.Do(connectReq)
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusFound, resp.StatusCode)
 	cookies := resp.Cookies()
 	require.Len(t, cookies, 1)
-	assert.Equal(t, pleooauth.DefaultFlowCookie, cookies[0].Name)
+	assert.Equal(t, connect.DefaultCookieName, cookies[0].Name)
 	assert.True(t, cookies[0].HttpOnly)
 	assert.Equal(t, http.SameSiteLaxMode, cookies[0].SameSite)
 
 	// The user approves at Pleo; the callback lands on instance B.
-	callback, err := f.srv.Authorize(resp.Header.Get("Location"))
+	callback, err := f.srv.AuthorizeAs(resp.Header.Get("Location"), company1)
 	require.NoError(t, err)
 	req, err := http.NewRequest(http.MethodGet, b.ts.URL+callback.Path+"?"+callback.RawQuery, nil)
 	require.NoError(t, err)
@@ -292,8 +318,16 @@ func TestFlowHandlersAcrossTwoBackends(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusFound, resp.StatusCode)
-	tok := <-b.tokens
-	assert.NotEmpty(t, tok.AccessToken)
+	c := <-b.connections
+	assert.Equal(t, company1, c.ID, "the connection is the company the user consented for")
+	assert.Equal(t, "acme", c.Account, "and belongs to the customer who started the flow")
+	assert.Equal(t, connect.StatusActive, c.Status)
+	// Both instances see it, and hand out its token.
+	for _, inst := range []*backend{a, b} {
+		tok, err := inst.mgr.Token(t.Context(), company1)
+		require.NoError(t, err)
+		assert.NotEmpty(t, tok.AccessToken)
+	}
 	cleared := resp.Cookies()
 	require.Len(t, cleared, 1)
 	assert.Equal(t, -1, cleared[0].MaxAge, "the cookie is cleared")
@@ -310,9 +344,12 @@ func TestFlowHandlersDenied(t *testing.T) {
 	t.Parallel()
 	ln := httptest.NewUnstartedServer(nil)
 	f := newFlowFixture(t, "http://"+ln.Listener.Addr().String()+"/oauth/callback", pleooauthtest.WithConsentDenied())
-	b := newBackend(t, f, f.flow(t), ln)
+	b := newBackend(t, f, connect.NewMemoryStore(), ln)
 	client := noRedirects()
-	resp, err := client.Get(b.ts.URL + "/pleo/connect")
+	connectReq, err := http.NewRequest(http.MethodGet, b.ts.URL+"/pleo/connect", nil)
+	require.NoError(t, err)
+	connectReq.Header.Set("X-Account", "acme")
+	resp, err := client.Do(connectReq)
 	require.NoError(t, err)
 	resp.Body.Close()
 	callback, err := f.srv.Authorize(resp.Header.Get("Location"))
@@ -342,9 +379,9 @@ func TestFlowCookieSecure(t *testing.T) {
 	} {
 		cfg := *f.cfg
 		cfg.RedirectURL = redirectURL
-		fl, err := pleooauth.NewFlow(&cfg, f.key)
+		fl, err := connect.NewFlow(&cfg, f.key)
 		require.NoError(t, err)
-		h := &pleooauth.FlowHandlers{Flow: fl}
+		h := &connect.Handlers{Flow: fl, Account: func(*http.Request) (string, error) { return "acme", nil }}
 
 		rec := httptest.NewRecorder()
 		h.Connect().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/pleo/connect", nil))

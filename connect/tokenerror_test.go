@@ -1,4 +1,4 @@
-package pleooauth_test
+package connect_test
 
 import (
 	"encoding/json"
@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/partnerkit/pleooauth"
+	"github.com/partnerkit/pleooauth/connect"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
@@ -105,10 +105,10 @@ func TestTokenEndpointErrorsCarryNoSecrets(t *testing.T) {
 			proxy := newEchoingProxy(t, tt.status, tt.asOAuth)
 			cfg := *f.cfg
 			cfg.Endpoint.TokenURL = proxy.URL
-			fl, err := pleooauth.NewFlow(&cfg, f.key)
+			fl, err := connect.NewFlow(&cfg, f.key)
 			require.NoError(t, err)
-			authURL, sealed := fl.Start()
-			_, err = fl.Finish(f.ctx, f.callback(t, authURL), sealed)
+			authURL, sealed := fl.Start("acme")
+			_, _, err = fl.Finish(f.ctx, f.callback(t, authURL), sealed)
 			sent := proxy.sent(t)
 			assert.Len(t, sent, 3, "code, verifier and the Basic credentials were sent")
 			sent = append(sent, testClientSecret)
@@ -118,12 +118,18 @@ func TestTokenEndpointErrorsCarryNoSecrets(t *testing.T) {
 			t.Parallel()
 			f := newFlowFixture(t, redirect)
 			proxy := newEchoingProxy(t, tt.status, tt.asOAuth)
+			store := connect.NewMemoryStore()
+			tok, c := f.connect(t, f.manager(t, store), "acme", company1)
+			// Another instance, whose token endpoint is behind the proxy,
+			// refreshes once the token expires.
 			cfg := *f.cfg
 			cfg.Endpoint.TokenURL = proxy.URL
-			store := &pleooauth.MemoryStore{}
-			require.NoError(t, store.Save(t.Context(), &oauth2.Token{AccessToken: "at-0123456789", RefreshToken: "rt-0123456789", Expiry: time.Now().Add(-time.Hour)}))
-			_, err := pleooauth.NewTokenSource(f.ctx, &cfg, store).Token()
-			sent := append(proxy.sent(t), testClientSecret, "rt-0123456789")
+			m, err := connect.NewManager(&cfg, store, connect.WithKeys(f.key), connect.WithHTTPClient(f.srv.Client()),
+				connect.WithIntrospectionURL(f.srv.IntrospectionURL()), connect.WithAPIBaseURL(f.srv.URL), connect.WithClock(f.clock.Now))
+			require.NoError(t, err)
+			f.clock.Advance(time.Hour)
+			_, err = m.Token(t.Context(), c.ID)
+			sent := append(proxy.sent(t), testClientSecret, tok.RefreshToken)
 			assertScrubbed(t, err, sent, tt.status)
 			var rerr *oauth2.RetrieveError
 			require.ErrorAs(t, err, &rerr)

@@ -1,4 +1,4 @@
-package pleooauth
+package connect
 
 import (
 	"context"
@@ -14,25 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/partnerkit/pleooauth"
 	"golang.org/x/oauth2"
-)
-
-// Errors of the authorization flow.
-var (
-	// ErrFlowExpired: the sealed flow value is past its expiry; the user
-	// took too long, or the value is an old one.
-	ErrFlowExpired = errors.New("pleooauth: authorization flow expired")
-	// ErrFlowInvalid: the sealed flow value is malformed, was tampered
-	// with, was sealed with another key or for another client, or was
-	// already used.
-	ErrFlowInvalid = errors.New("pleooauth: authorization flow value is invalid")
-	// ErrStateMismatch: the callback's state is not the one this flow sent;
-	// never exchange the code (Pleo: "Never proceed with token exchange if
-	// the state validation fails.").
-	ErrStateMismatch = errors.New("pleooauth: callback state does not match")
-	// ErrAccessDenied is matched by an [*AuthorizationError] whose code is
-	// access_denied: the user said no. It is an answer, not a failure.
-	ErrAccessDenied = errors.New("pleooauth: the user denied access")
 )
 
 // AuthorizationError is an error callback from the authorization server
@@ -60,11 +43,12 @@ func (e *AuthorizationError) Is(target error) bool {
 const DefaultFlowTTL = 10 * time.Minute
 
 // Flow runs the authorization code flow with PKCE for one *oauth2.Config,
-// with no server-side session store: [Flow.Start] returns the state and
-// PKCE verifier sealed with AES-GCM under the caller's key, bound to an
-// expiry and to the client ID, for the caller to keep (in a cookie,
-// typically); [Flow.Finish] opens it again. Any instance of a backend that
-// holds the same key can finish a flow another instance started.
+// with no server-side session store: [Flow.Start] returns the state, the
+// PKCE verifier and the partner's account reference sealed with AES-GCM
+// under the caller's key, bound to an expiry and to the client ID, for the
+// caller to keep (in a cookie, typically); [Flow.Finish] opens it again.
+// Any instance of a backend that holds the same key can finish a flow
+// another instance started.
 //
 // A Flow is safe for concurrent use. It remembers the sealed values it has
 // finished until they expire and refuses them a second time; across
@@ -117,29 +101,32 @@ func (f *Flow) Config() *oauth2.Config { return f.cfg }
 // stateBytes is the random state's length: 32 bytes from crypto/rand.
 const stateBytes = 32
 
-// Start begins an authorization: a fresh random state and PKCE verifier.
-// It returns the URL to send the user to and the sealed value to keep
-// until the callback. Extra options (such as Pleo's subject parameter)
-// are added to the URL.
-func (f *Flow) Start(opts ...oauth2.AuthCodeOption) (authURL, sealed string) {
+// Start begins an authorization for the partner's customer account (their
+// own opaque reference: a tenant or user ID; [Flow.Finish] returns it): a
+// fresh random state and PKCE verifier. It returns the URL to send the user
+// to and the sealed value to keep until the callback. Extra options (such
+// as Pleo's subject parameter) are added to the URL.
+func (f *Flow) Start(account string, opts ...oauth2.AuthCodeOption) (authURL, sealed string) {
 	state := make([]byte, stateBytes)
 	_, _ = rand.Read(state) // crypto/rand.Read never fails
-	pkce := NewPKCE()
+	pkce := pleooauth.NewPKCE()
 	stateText := base64.RawURLEncoding.EncodeToString(state)
 	authURL = f.cfg.AuthCodeURL(stateText, append([]oauth2.AuthCodeOption{pkce.AuthCodeOption()}, opts...)...)
-	return authURL, f.seal(state, pkce.Verifier.Reveal(), f.now().Add(f.ttl))
+	return authURL, f.seal(state, pkce.Verifier.Reveal(), account, f.now().Add(f.ttl))
 }
 
 // The sealed value: version, nonce, then AES-GCM over expiry (8 bytes,
-// Unix seconds), state (32 bytes) and verifier, with the client ID as
-// additional data.
-const sealVersion = 1
+// Unix seconds), state (32 bytes), the verifier's length (1 byte), the
+// verifier and the account, with the client ID as additional data.
+const sealVersion = 2
 
-func (f *Flow) seal(state []byte, verifier string, expires time.Time) string {
-	plain := make([]byte, 0, 8+len(state)+len(verifier))
+func (f *Flow) seal(state []byte, verifier, account string, expires time.Time) string {
+	plain := make([]byte, 0, 8+len(state)+1+len(verifier)+len(account))
 	plain = binary.BigEndian.AppendUint64(plain, uint64(expires.Unix()))
 	plain = append(plain, state...)
+	plain = append(plain, byte(len(verifier))) // RFC 7636: 43 to 128 characters
 	plain = append(plain, verifier...)
+	plain = append(plain, account...)
 	out := make([]byte, 1+f.aead.NonceSize(), 1+f.aead.NonceSize()+len(plain)+f.aead.Overhead())
 	out[0] = sealVersion
 	_, _ = rand.Read(out[1:])
@@ -151,20 +138,38 @@ func (f *Flow) additionalData() []byte {
 	return []byte("pleooauth flow v1\x00" + f.cfg.ClientID)
 }
 
-// unseal opens a sealed value and returns its nonce, expiry, state and
-// verifier.
-func (f *Flow) unseal(sealed string) (nonce string, expires time.Time, state []byte, verifier string, err error) {
+// opened is a sealed value's content.
+type opened struct {
+	nonce    string
+	expires  time.Time
+	state    []byte
+	verifier string
+	account  string
+}
+
+// unseal opens a sealed value.
+func (f *Flow) unseal(sealed string) (*opened, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(sealed)
 	ns := f.aead.NonceSize()
 	if err != nil || len(raw) < 1+ns || raw[0] != sealVersion {
-		return "", time.Time{}, nil, "", ErrFlowInvalid
+		return nil, ErrFlowInvalid
 	}
 	plain, err := f.aead.Open(nil, raw[1:1+ns], raw[1+ns:], f.additionalData())
-	if err != nil || len(plain) < 8+stateBytes {
-		return "", time.Time{}, nil, "", ErrFlowInvalid
+	if err != nil || len(plain) < 8+stateBytes+1 {
+		return nil, ErrFlowInvalid
 	}
-	expires = time.Unix(int64(binary.BigEndian.Uint64(plain)), 0)
-	return string(raw[1 : 1+ns]), expires, plain[8 : 8+stateBytes], string(plain[8+stateBytes:]), nil
+	rest := plain[8+stateBytes:]
+	n := int(rest[0])
+	if len(rest) < 1+n {
+		return nil, ErrFlowInvalid
+	}
+	return &opened{
+		nonce:    string(raw[1 : 1+ns]),
+		expires:  time.Unix(int64(binary.BigEndian.Uint64(plain)), 0),
+		state:    plain[8 : 8+stateBytes],
+		verifier: string(rest[1 : 1+n]),
+		account:  string(rest[1+n:]),
+	}, nil
 }
 
 // Finish completes an authorization from the callback request and the
@@ -172,49 +177,51 @@ func (f *Flow) unseal(sealed string) (nonce string, expires time.Time, state []b
 // ([ErrFlowExpired]), tampered or already used ([ErrFlowInvalid]) sealed
 // value, compares the state in constant time ([ErrStateMismatch]), turns
 // an error callback into an [*AuthorizationError] (access_denied matches
-// [ErrAccessDenied]), and exchanges the code with the PKCE verifier. A
+// [ErrAccessDenied]), and exchanges the code with the PKCE verifier. It
+// returns the token and the account [Flow.Start] was given. A
 // failed exchange matches x/oauth2's *oauth2.RetrieveError with
 // [errors.As], with its Body removed: a proxy's error page may echo the
 // request, secret, code and verifier included. Pass the HTTP client
 // for the token endpoint in ctx, as x/oauth2 does ([oauth2.HTTPClient]).
-func (f *Flow) Finish(ctx context.Context, r *http.Request, sealed string) (*oauth2.Token, error) {
-	code, verifier, err := f.verify(r, sealed)
+func (f *Flow) Finish(ctx context.Context, r *http.Request, sealed string) (tok *oauth2.Token, account string, err error) {
+	code, o, err := f.verify(r, sealed)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	tok, err := f.cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	tok, err = f.cfg.Exchange(ctx, code, oauth2.VerifierOption(o.verifier))
 	if err != nil {
-		return nil, scrubTokenError(err)
+		return nil, "", scrubTokenError(err)
 	}
-	return tok, nil
+	return tok, o.account, nil
 }
 
 // verify does everything Finish does before the exchange, and returns the
-// code and the verifier to exchange it with.
-func (f *Flow) verify(r *http.Request, sealed string) (code, verifier string, err error) {
-	nonce, expires, state, verifier, err := f.unseal(sealed)
+// code and the opened value.
+func (f *Flow) verify(r *http.Request, sealed string) (string, *opened, error) {
+	o, err := f.unseal(sealed)
 	if err != nil {
-		return "", "", err
+		return "", nil, err
 	}
 	now := f.now()
-	if !now.Before(expires) {
-		return "", "", ErrFlowExpired
+	if !now.Before(o.expires) {
+		return "", nil, ErrFlowExpired
 	}
 	q := r.URL.Query()
 	got, err := base64.RawURLEncoding.DecodeString(q.Get("state"))
-	if err != nil || subtle.ConstantTimeCompare(got, state) != 1 {
-		return "", "", ErrStateMismatch
+	if err != nil || subtle.ConstantTimeCompare(got, o.state) != 1 {
+		return "", nil, ErrStateMismatch
 	}
-	if !f.markUsed(nonce, expires, now) {
-		return "", "", ErrFlowInvalid
+	if !f.markUsed(o.nonce, o.expires, now) {
+		return "", nil, ErrFlowInvalid
 	}
 	if e := q.Get("error"); e != "" {
-		return "", "", &AuthorizationError{Code: e, Description: q.Get("error_description")}
+		return "", nil, &AuthorizationError{Code: e, Description: q.Get("error_description")}
 	}
-	if code = q.Get("code"); code == "" {
-		return "", "", &AuthorizationError{Code: "invalid_request", Description: "the callback has neither code nor error"}
+	code := q.Get("code")
+	if code == "" {
+		return "", nil, &AuthorizationError{Code: "invalid_request", Description: "the callback has neither code nor error"}
 	}
-	return code, verifier, nil
+	return code, o, nil
 }
 
 // markUsed records a finished value's nonce, and reports false if it was

@@ -1,4 +1,4 @@
-package pleooauth
+package connect
 
 import (
 	"errors"

@@ -1,10 +1,12 @@
-package pleooauth
+package connect
 
 import (
 	"errors"
 	"net/http"
 	"net/url"
 	"testing"
+
+	"github.com/partnerkit/pleooauth"
 )
 
 // FuzzFlowVerify feeds arbitrary sealed values and callback queries to a
@@ -16,7 +18,7 @@ func FuzzFlowVerify(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	authURL, sealed := fl.Start()
+	authURL, sealed := fl.Start("account-1")
 	u, _ := url.Parse(authURL)
 	state := u.Query().Get("state")
 	f.Add(sealed, "code=c&state="+state)
@@ -31,12 +33,12 @@ func FuzzFlowVerify(f *testing.F) {
 			t.Fatal(err)
 		}
 		req := &http.Request{URL: &url.URL{RawQuery: query}}
-		code, verifier, err := fl.verify(req, sealed)
+		code, o, err := fl.verify(req, sealed)
 		var aerr *AuthorizationError
 		switch {
 		case err == nil:
-			if code == "" || ValidateVerifier(verifier) != nil {
-				t.Fatalf("verified without a code or with a bad verifier")
+			if code == "" || pleooauth.ValidateVerifier(o.verifier) != nil || o.account != "account-1" {
+				t.Fatalf("verified without a code, with a bad verifier or with another account")
 			}
 		case errors.Is(err, ErrFlowInvalid), errors.Is(err, ErrFlowExpired), errors.Is(err, ErrStateMismatch), errors.As(err, &aerr):
 		default:

@@ -1,0 +1,53 @@
+package connect
+
+import "errors"
+
+// Sentinel errors. Match them with [errors.Is]. None of them, nor any
+// error this package returns, carries a token, a code, a PKCE verifier or
+// the client secret.
+var (
+	// ErrNoConnection: no connection has that ID (the store has no record
+	// of the company).
+	ErrNoConnection = errors.New("pleooauth: no such connection")
+
+	// ErrReauthorizationRequired: the connection's grant is gone. Pleo
+	// refused the refresh token (invalid_grant, or Pleo's
+	// invalid_refresh_token: it expired, was revoked, or an old one was
+	// reused and Pleo invalidated them all), or a refresh's answer was
+	// lost after Pleo had rotated the refresh token. Pleo: "Always treat
+	// refresh token failures as terminal." It is never retried; the
+	// connection's status is [StatusReauthorizationRequired] until the
+	// company connects again through the flow.
+	ErrReauthorizationRequired = errors.New("pleooauth: reauthorization required")
+
+	// ErrDisconnected: the connection was disconnected; its tokens are
+	// erased. The company can connect again through the flow.
+	ErrDisconnected = errors.New("pleooauth: connection disconnected")
+
+	// ErrVersionConflict is what a [Store] returns from Update when the
+	// record changed since it was read, or the caller no longer holds its
+	// refresh lease: the write is refused, as a fence.
+	ErrVersionConflict = errors.New("pleooauth: the connection changed meanwhile")
+
+	// ErrFlowExpired: the sealed flow value is past its expiry; the user
+	// took too long, or the value is an old one.
+	ErrFlowExpired = errors.New("pleooauth: authorization flow expired")
+
+	// ErrFlowInvalid: the sealed flow value is malformed, was tampered
+	// with, was sealed with another key or for another client, or was
+	// already used.
+	ErrFlowInvalid = errors.New("pleooauth: authorization flow value is invalid")
+
+	// ErrStateMismatch: the callback's state is not the one this flow
+	// sent; never exchange the code (Pleo: "Never proceed with token
+	// exchange if the state validation fails.").
+	ErrStateMismatch = errors.New("pleooauth: callback state does not match")
+
+	// ErrAccessDenied is matched by an [*AuthorizationError] whose code is
+	// access_denied: the user said no. It is an answer, not a failure.
+	ErrAccessDenied = errors.New("pleooauth: the user denied access")
+
+	// ErrNoAccount is returned by [Handlers] when the partner's Account
+	// function gives no account for the request (nobody is signed in).
+	ErrNoAccount = errors.New("pleooauth: no account to connect for")
+)

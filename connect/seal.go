@@ -1,0 +1,111 @@
+package connect
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// keyring seals tokens at rest with AES-GCM: the first key seals, every
+// key opens, so keys rotate without downtime (add the new key first,
+// re-seal by use, drop the old one later).
+type keyring struct {
+	keys []sealKey
+}
+
+type sealKey struct {
+	id   [4]byte // the first bytes of the key's SHA-256: which key sealed
+	aead cipher.AEAD
+}
+
+func newKeyring(keys [][]byte) (*keyring, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("pleooauth: NewManager needs WithKeys: tokens are encrypted at rest")
+	}
+	kr := &keyring{}
+	for i, k := range keys {
+		block, err := aes.NewCipher(k)
+		if err != nil {
+			return nil, fmt.Errorf("pleooauth: key %d must be 16, 24 or 32 bytes, not %d", i+1, len(k))
+		}
+		aead, err := cipher.NewGCM(block)
+		if err != nil {
+			return nil, fmt.Errorf("pleooauth: key %d: %w", i+1, err)
+		}
+		sum := sha256.Sum256(k)
+		kr.keys = append(kr.keys, sealKey{id: [4]byte(sum[:4]), aead: aead})
+	}
+	return kr, nil
+}
+
+// sealedTokens is the plaintext: the fields of oauth2.Token that matter.
+type sealedTokens struct {
+	AccessToken  string `json:"a"`
+	RefreshToken string `json:"r,omitempty"`
+	TokenType    string `json:"t,omitempty"`
+	Expiry       int64  `json:"e,omitempty"` // Unix nanoseconds
+}
+
+const sealFormat = 1
+
+// additionalData binds a sealed value to its connection: a value copied
+// onto another company's row does not open.
+func additionalData(id string) []byte {
+	return []byte("pleooauth connect tokens v1\x00" + id)
+}
+
+// seal encrypts tok for the connection id with the first key. The
+// layout: format (1 byte), key ID (4), nonce (12), ciphertext.
+func (kr *keyring) seal(id string, tok *oauth2.Token) []byte {
+	st := sealedTokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType}
+	if !tok.Expiry.IsZero() {
+		st.Expiry = tok.Expiry.UnixNano()
+	}
+	plain, _ := json.Marshal(st) // strings and an int always marshal
+	k := kr.keys[0]
+	ns := k.aead.NonceSize()
+	out := make([]byte, 5+ns, 5+ns+len(plain)+k.aead.Overhead())
+	out[0] = sealFormat
+	copy(out[1:5], k.id[:])
+	_, _ = rand.Read(out[5:]) // crypto/rand.Read never fails
+	return k.aead.Seal(out, out[5:5+ns], plain, additionalData(id))
+}
+
+// open decrypts a sealed value of the connection id with whichever key
+// sealed it.
+func (kr *keyring) open(id string, sealed []byte) (*oauth2.Token, error) {
+	if len(sealed) < 5 || sealed[0] != sealFormat {
+		return nil, errors.New("pleooauth: the stored tokens are not in a format this version reads")
+	}
+	for _, k := range kr.keys {
+		if [4]byte(sealed[1:5]) != k.id {
+			continue
+		}
+		ns := k.aead.NonceSize()
+		if len(sealed) < 5+ns {
+			break
+		}
+		plain, err := k.aead.Open(nil, sealed[5:5+ns], sealed[5+ns:], additionalData(id))
+		if err != nil {
+			return nil, errors.New("pleooauth: the stored tokens do not open: tampered with, or sealed for another connection")
+		}
+		var st sealedTokens
+		if err := json.Unmarshal(plain, &st); err != nil {
+			return nil, errors.New("pleooauth: the stored tokens are malformed")
+		}
+		tok := &oauth2.Token{AccessToken: st.AccessToken, RefreshToken: st.RefreshToken, TokenType: st.TokenType}
+		if st.Expiry != 0 {
+			tok.Expiry = time.Unix(0, st.Expiry)
+		}
+		return tok, nil
+	}
+	return nil, fmt.Errorf("pleooauth: the stored tokens were sealed with a key this manager does not have (key ID %x); add it to WithKeys", binary.BigEndian.Uint32(sealed[1:5]))
+}
