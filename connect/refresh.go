@@ -173,7 +173,8 @@ func (m *Manager) refreshHeld(ctx context.Context, rec *Record) (*oauth2.Token, 
 	// Work that must finish once started (saving rotated tokens) does not
 	// stop when the caller gives up.
 	bg := context.WithoutCancel(ctx)
-	release := func() { _ = m.store.Release(bg, rec.ID, m.owner) }
+	id := rec.ID
+	release := func() { _ = m.store.Release(bg, id, m.owner) }
 	if err := statusError(rec); err != nil {
 		release()
 		return nil, 0, err
@@ -206,11 +207,12 @@ func (m *Manager) refreshHeld(ctx context.Context, rec *Record) (*oauth2.Token, 
 	// Record that a refresh is being sent, fenced by the lease: from here
 	// the refresh token may be spent.
 	rec.RefreshSentAt = m.now()
-	rec, err = m.store.Update(bg, rec, m.owner, false)
+	marked, err := m.store.Update(bg, rec, m.owner, false)
 	if err != nil {
 		release()
 		return nil, 0, err
 	}
+	rec = marked
 	newTok, outcome, err := m.sendRefresh(bg, tok.RefreshToken)
 	switch outcome {
 	case refreshed:

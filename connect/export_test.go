@@ -1,0 +1,13 @@
+package connect
+
+import "golang.org/x/oauth2"
+
+// OpenTokens opens a record's sealed tokens, for tests that look into the
+// store.
+func OpenTokens(m *Manager, id string, sealed []byte) (*oauth2.Token, error) {
+	return m.keys.open(id, sealed)
+}
+
+// Forget empties the Manager's in-process cache, for benchmarks of the
+// path that reads the store.
+func Forget(m *Manager, id string) { m.cache.Delete(id) }
