@@ -49,6 +49,7 @@ const (
 	envSecret   = "PLEOOAUTH_PROCESS_TEST_SECRET"
 	envKey      = "PLEOOAUTH_PROCESS_TEST_KEY"
 	envDuration = "PLEOOAUTH_PROCESS_TEST_DURATION"
+	envSweep    = "PLEOOAUTH_PROCESS_TEST_SWEEP" // "1": ask once for every connection, then stop
 )
 
 // Timing of the helpers: access tokens live a second on the fake server,
@@ -160,11 +161,26 @@ func processChild() int {
 	deadline := time.Now().Add(d)
 	var tokens, reauth, other atomic.Int64
 	var wg sync.WaitGroup
+	// In a sweep, every connection once, in an order of this process's own.
+	var next atomic.Int64
+	sweep := os.Getenv(envSweep) == "1"
+	rand.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+	pick := func() (string, bool) {
+		if sweep {
+			i := int(next.Add(1)) - 1
+			return ids[min(i, len(ids)-1)], i < len(ids)
+		}
+		return ids[rand.IntN(len(ids))], time.Now().Before(deadline)
+	}
 	for range processWorkers {
 		wg.Go(func() {
-			for time.Now().Before(deadline) {
+			for {
+				id, more := pick()
+				if !more {
+					return
+				}
 				ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				_, err := m.Token(ctx, ids[rand.IntN(len(ids))])
+				_, err := m.Token(ctx, id)
 				cancel()
 				switch {
 				case err == nil:
@@ -174,7 +190,9 @@ func processChild() int {
 				default:
 					other.Add(1)
 				}
-				time.Sleep(time.Duration(rand.IntN(3)) * time.Millisecond)
+				if !sweep {
+					time.Sleep(time.Duration(rand.IntN(3)) * time.Millisecond)
+				}
 			}
 		})
 	}
@@ -204,37 +222,10 @@ func runProcesses(t *testing.T, spec string, procs, conns int, d time.Duration) 
 	m, err := processManager(cfg, srv.URL, store, key)
 	require.NoError(t, err)
 
-	// The companies connect.
-	flow, err := connect.NewFlow(cfg, key)
-	require.NoError(t, err)
-	exchange := context.WithValue(ctx, oauth2.HTTPClient, srv.Client())
-	for i := range conns {
-		authURL, sealed := flow.Start(fmt.Sprintf("customer-%d", i))
-		cb, err := srv.AuthorizeAs(authURL, fmt.Sprintf("urn:pleo:company:00000000-0000-4000-8000-%012d", i))
-		require.NoError(t, err)
-		tok, account, err := flow.Finish(exchange, httptest.NewRequest(http.MethodGet, cb.String(), nil), sealed)
-		require.NoError(t, err)
-		_, err = m.Complete(ctx, tok, account)
-		require.NoError(t, err)
-	}
+	connectMany(t, srv, cfg, key, conns, m.Complete)
 
-	exe, err := os.Executable()
-	require.NoError(t, err)
-	type child struct {
-		cmd *exec.Cmd
-		out *strings.Builder
-	}
 	var mu sync.Mutex
-	start := func(left time.Duration) *child {
-		cmd := exec.Command(exe, "-test.run=^$")
-		cmd.Env = append(os.Environ(), envChild+"=1", envStore+"="+spec, envServer+"="+srv.URL, envSecret+"="+secret,
-			envKey+"="+base64.StdEncoding.EncodeToString(key), envDuration+"="+left.String())
-		out := &strings.Builder{}
-		cmd.Stdout = out
-		cmd.Stderr = os.Stderr
-		require.NoError(t, cmd.Start())
-		return &child{cmd: cmd, out: out}
-	}
+	start := func(left time.Duration) *child { return startChild(t, spec, srv.URL, secret, key, left, false) }
 	end := time.Now().Add(d)
 	children := make([]*child, procs)
 	for i := range children {
@@ -256,15 +247,7 @@ func runProcesses(t *testing.T, spec string, procs, conns int, d time.Duration) 
 		children[i] = start(time.Until(end))
 		mu.Unlock()
 	}
-	var total childReport
-	for _, c := range children {
-		require.NoError(t, c.cmd.Wait(), "a helper failed")
-		var r childReport
-		require.NoError(t, json.NewDecoder(bufio.NewReader(strings.NewReader(c.out.String()))).Decode(&r))
-		total.Tokens += r.Tokens
-		total.Reauth += r.Reauth
-		total.Other += r.Other
-	}
+	total := waitChildren(t, children)
 	refreshes, reuses := srv.RefreshStats()
 	t.Logf("%d processes, %d connections, %s: %d kills; %d tokens handed out, %d refreshes at the fake Pleo, %d reuses; %d reauthorization answers, %d other errors (waits cut short, lost answers pending)",
 		procs, conns, d, kills, total.Tokens, refreshes, reuses, total.Reauth, total.Other)
@@ -318,6 +301,63 @@ func runProcesses(t *testing.T, spec string, procs, conns int, d time.Duration) 
 	assert.LessOrEqual(t, lost, kills*processWorkers, "at most one lost answer per worker killed")
 }
 
+// connectMany connects n companies through the flow against srv, and
+// completes each with complete.
+func connectMany(t testing.TB, srv *pleooauthtest.Server, cfg *oauth2.Config, key []byte, n int, complete func(context.Context, *oauth2.Token, string) (*connect.Connection, error)) {
+	t.Helper()
+	flow, err := connect.NewFlow(cfg, key)
+	require.NoError(t, err)
+	exchange := context.WithValue(context.Background(), oauth2.HTTPClient, srv.Client())
+	for i := range n {
+		authURL, sealed := flow.Start(fmt.Sprintf("customer-%d", i))
+		cb, err := srv.AuthorizeAs(authURL, fmt.Sprintf("urn:pleo:company:00000000-0000-4000-8000-%012d", i))
+		require.NoError(t, err)
+		tok, account, err := flow.Finish(exchange, httptest.NewRequest(http.MethodGet, cb.String(), nil), sealed)
+		require.NoError(t, err)
+		_, err = complete(context.Background(), tok, account)
+		require.NoError(t, err)
+	}
+}
+
+// child is a helper process.
+type child struct {
+	cmd *exec.Cmd
+	out *strings.Builder
+}
+
+// startChild starts a helper: for d, or for one sweep of every connection.
+func startChild(t testing.TB, spec, serverURL, secret string, key []byte, d time.Duration, sweep bool) *child {
+	t.Helper()
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), envChild+"=1", envStore+"="+spec, envServer+"="+serverURL, envSecret+"="+secret,
+		envKey+"="+base64.StdEncoding.EncodeToString(key), envDuration+"="+d.String())
+	if sweep {
+		cmd.Env = append(cmd.Env, envSweep+"=1")
+	}
+	out := &strings.Builder{}
+	cmd.Stdout = out
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	return &child{cmd: cmd, out: out}
+}
+
+// waitChildren waits for every helper and adds up their reports.
+func waitChildren(t testing.TB, children []*child) childReport {
+	t.Helper()
+	var total childReport
+	for _, c := range children {
+		require.NoError(t, c.cmd.Wait(), "a helper failed")
+		var r childReport
+		require.NoError(t, json.NewDecoder(bufio.NewReader(strings.NewReader(c.out.String()))).Decode(&r))
+		total.Tokens += r.Tokens
+		total.Reauth += r.Reauth
+		total.Other += r.Other
+	}
+	return total
+}
+
 func introspectActive(t *testing.T, srv *pleooauthtest.Server, secret, token string) bool {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, srv.IntrospectionURL(), strings.NewReader("token="+token))
@@ -348,3 +388,114 @@ func TestRefreshAcrossProcessesPostgres(t *testing.T) {
 func TestRefreshAcrossProcessesSQLite(t *testing.T) {
 	runProcesses(t, "sqlite "+filepath.Join(t.TempDir(), "connections.db"), 2, 500, processDuration(t))
 }
+
+// BenchmarkRefreshThroughput: 4 processes over PostgreSQL, 1000
+// connections whose access tokens have all expired; each process asks for
+// every connection's token once, in its own order. Each connection is
+// refreshed once, by whichever process takes its lease first. It reports
+// connections refreshed per second; BenchmarkFakePleoRefreshCeiling beside
+// it is the fake server's own ceiling. Run with -benchtime=1x.
+func BenchmarkRefreshThroughput(b *testing.B) {
+	const conns, procs = 1000, 4
+	spec := "postgres " + pgtest.Database(b)
+	for b.Loop() {
+		b.StopTimer()
+		secret := "process-test-secret-0123456789"
+		creds, err := pleooauth.NewCredentials(processClientID, secret)
+		require.NoError(b, err)
+		// The companies connect two minutes in the past, with one-minute
+		// tokens: all have expired when the processes start.
+		var skew atomic.Int64
+		skew.Store(int64(-2 * time.Minute))
+		now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+		srv := pleooauthtest.NewServer(processRegistration(), creds, pleooauthtest.WithAccessTokenTTL(time.Minute), pleooauthtest.WithClock(now))
+		cfg, err := processConfig(srv.URL, secret)
+		require.NoError(b, err)
+		key := make([]byte, 32)
+		store, closeStore, err := openProcessStore(context.Background(), spec)
+		require.NoError(b, err)
+		m, err := connect.NewManager(cfg, store, connect.WithKeys(key), connect.WithHTTPClient(srv.Client()),
+			connect.WithIntrospectionURL(srv.IntrospectionURL()), connect.WithAPIBaseURL(srv.URL), connect.WithClock(now))
+		require.NoError(b, err)
+		connectMany(b, srv, cfg, key, conns, m.Complete)
+		skew.Store(0)
+		before, _ := srv.RefreshStats()
+		b.StartTimer()
+
+		began := time.Now()
+		children := make([]*child, procs)
+		for i := range children {
+			children[i] = startChild(b, spec, srv.URL, secret, key, time.Minute, true)
+		}
+		total := waitChildren(b, children)
+		elapsed := time.Since(began)
+
+		b.StopTimer()
+		after, reuses := srv.RefreshStats()
+		require.Equal(b, 0, reuses)
+		require.Equal(b, conns*procs, total.Tokens, "every process got every token")
+		require.Equal(b, conns, after-before, "each connection refreshed once")
+		b.ReportMetric(float64(conns)/elapsed.Seconds(), "conns/s")
+		srv.Close()
+		closeStore()
+		pool, err := pgxpool.New(context.Background(), strings.TrimPrefix(spec, "postgres "))
+		require.NoError(b, err)
+		_, err = pool.Exec(context.Background(), "DELETE FROM pleooauth_connections")
+		pool.Close()
+		require.NoError(b, err)
+		b.StartTimer()
+	}
+}
+
+// BenchmarkFakePleoRefreshCeiling is how many refreshes per second the
+// fake server answers, from 32 goroutines of bare x/oauth2 refreshes (as
+// many workers as the 4 processes of BenchmarkRefreshThroughput have): the
+// ceiling beside that benchmark. Run with -benchtime=1x.
+func BenchmarkFakePleoRefreshCeiling(b *testing.B) {
+	const conns = 1000
+	for b.Loop() {
+		b.StopTimer()
+		secret := "process-test-secret-0123456789"
+		creds, err := pleooauth.NewCredentials(processClientID, secret)
+		require.NoError(b, err)
+		srv := pleooauthtest.NewServer(processRegistration(), creds)
+		cfg, err := processConfig(srv.URL, secret)
+		require.NoError(b, err)
+		var rts []string
+		connectMany(b, srv, cfg, make([]byte, 32), conns, func(_ context.Context, tok *oauth2.Token, _ string) (*connect.Connection, error) {
+			rts = append(rts, tok.RefreshToken)
+			return nil, nil
+		})
+		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
+		var next atomic.Int64
+		b.StartTimer()
+
+		began := time.Now()
+		var wg sync.WaitGroup
+		for range procs4Workers {
+			wg.Go(func() {
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= conns {
+						return
+					}
+					if _, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: rts[i]}).Token(); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		elapsed := time.Since(began)
+
+		b.StopTimer()
+		b.ReportMetric(float64(conns)/elapsed.Seconds(), "refreshes/s")
+		srv.Close()
+		b.StartTimer()
+	}
+}
+
+// procs4Workers is the number of workers 4 helper processes run.
+const procs4Workers = 4 * processWorkers

@@ -91,7 +91,10 @@ func (m *Manager) Token(ctx context.Context, id string) (*oauth2.Token, error) {
 			}
 			continue
 		}
-		tok, version, err := m.refreshHeld(ctx, held)
+		if held.Version != rec.Version {
+			tok = nil // changed since the read: open it again
+		}
+		tok, version, err := m.refreshHeld(ctx, held, tok)
 		if errors.Is(err, ErrVersionConflict) {
 			continue // the record changed under us (a new grant): read it again
 		}
@@ -168,8 +171,9 @@ func (m *Manager) acquireWaiting(ctx context.Context, id string) (*Record, error
 }
 
 // refreshHeld refreshes the connection whose lease this instance holds,
-// and releases the lease on every path.
-func (m *Manager) refreshHeld(ctx context.Context, rec *Record) (*oauth2.Token, int64, error) {
+// and releases the lease on every path. tok is rec's tokens when the
+// caller has opened them already, or nil.
+func (m *Manager) refreshHeld(ctx context.Context, rec *Record, tok *oauth2.Token) (*oauth2.Token, int64, error) {
 	// Work that must finish once started (saving rotated tokens) does not
 	// stop when the caller gives up.
 	bg := context.WithoutCancel(ctx)
@@ -179,10 +183,12 @@ func (m *Manager) refreshHeld(ctx context.Context, rec *Record) (*oauth2.Token, 
 		release()
 		return nil, 0, err
 	}
-	tok, err := m.keys.open(rec.ID, rec.Tokens)
-	if err != nil {
-		release()
-		return nil, 0, err
+	if tok == nil {
+		var err error
+		if tok, err = m.keys.open(rec.ID, rec.Tokens); err != nil {
+			release()
+			return nil, 0, err
+		}
 	}
 	if m.valid(tok) && rec.RefreshSentAt.IsZero() {
 		// Another instance refreshed between our read and our lease.

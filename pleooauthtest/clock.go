@@ -7,8 +7,8 @@ import (
 
 // Clock is a settable clock for tests, safe for concurrent use. Pass its
 // Now to [WithClock], and to your own code's clock (such as
-// pleooauth.WithTokenClock), then Advance it to expire codes and tokens
-// without waiting.
+// connect.WithClock), then Advance it to expire codes and tokens without
+// waiting.
 type Clock struct {
 	mu  sync.Mutex
 	now time.Time
