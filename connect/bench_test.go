@@ -200,5 +200,3 @@ func BenchmarkBareRefresh(b *testing.B) {
 		rt = tok.RefreshToken
 	}
 }
-
-
