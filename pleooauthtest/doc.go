@@ -37,11 +37,10 @@
 //	tok, err := cfg.Exchange(ctx, callback.Query().Get("code"), pkce.ExchangeOption())
 //	resp, err := cfg.Client(ctx, tok).Get(srv.URL + pleooauthtest.EmployeesPath)
 //
-// Refresh with [pleooauth.NewTokenSource] over a token store, which saves
-// each rotated refresh token before handing out the access token; not with
-// cfg.TokenSource alone, which keeps the rotated refresh token only in
-// memory (this server, like Pleo, refuses the old one and revokes the
-// grant). [Server.Requests] lists what the server saw, secrets redacted,
+// Refresh through a connect.Manager, which saves each rotated refresh
+// token before handing out the access token; not with cfg.TokenSource
+// alone, which keeps the rotated refresh token only in memory (this
+// server, like Pleo, refuses the old one and revokes the grant). [Server.Requests] lists what the server saw, secrets redacted,
 // for assertions. The package
 // Example is the same walkthrough as a test you can copy.
 //
