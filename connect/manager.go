@@ -53,18 +53,11 @@ const (
 //
 // A Manager is safe for concurrent use. Make one per process and share it.
 type Manager struct {
-	cfg    *oauth2.Config
-	store  Store
-	keys   *keyring
-	owner  string // this instance's name in leases
-	hc     *http.Client
-	now    func() time.Time
-	log    *slog.Logger
-	intro  string
-	api    string
-	delta  time.Duration
-	lease  time.Duration
-	reqTTL time.Duration
+	managerOptions
+	cfg   *oauth2.Config
+	store Store
+	keys  *keyring
+	owner string // this instance's name in leases
 
 	// The in-process cache of valid tokens: this process's memory only.
 	cache sync.Map // connection ID -> *entry
@@ -81,8 +74,9 @@ type entry struct {
 // Option configures a [Manager].
 type Option func(*managerOptions)
 
+// managerOptions are the Manager's settings, from its Options.
 type managerOptions struct {
-	keys   [][]byte
+	keys   [][]byte // the keyring is made from them
 	hc     *http.Client
 	now    func() time.Time
 	log    *slog.Logger
@@ -184,11 +178,7 @@ func NewManager(cfg *oauth2.Config, store Store, opts ...Option) (*Manager, erro
 	}
 	name := make([]byte, 12)
 	_, _ = rand.Read(name)
-	return &Manager{
-		cfg: cfg, store: store, keys: keys, owner: base64.RawURLEncoding.EncodeToString(name),
-		hc: o.hc, now: o.now, log: o.log, intro: o.intro, api: o.api,
-		delta: o.delta, lease: o.lease, reqTTL: o.reqTTL,
-	}, nil
+	return &Manager{managerOptions: o, cfg: cfg, store: store, keys: keys, owner: base64.RawURLEncoding.EncodeToString(name)}, nil
 }
 
 func or(a, b string) string {

@@ -234,7 +234,10 @@ func runProcesses(t *testing.T, spec string, procs, conns int, d time.Duration) 
 	kills := 0
 	for {
 		pause := 2*time.Second + time.Duration(rand.IntN(2000))*time.Millisecond
-		if time.Now().Add(pause + 2*time.Second).After(end) {
+		if kills == 0 {
+			pause = min(pause, d/2) // a short run gets its kill too
+		}
+		if kills > 0 && time.Now().Add(pause+2*time.Second).After(end) {
 			break
 		}
 		time.Sleep(pause)

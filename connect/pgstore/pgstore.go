@@ -13,19 +13,16 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/partnerkit/pleooauth/connect"
+	"github.com/partnerkit/pleooauth/connect/internal/migrations"
 )
 
 //go:embed migrations/*.sql
-var migrations embed.FS
+var migrationFiles embed.FS
 
 // Store is a [connect.Store] in PostgreSQL, safe for concurrent use by
 // every instance sharing the database.
@@ -67,19 +64,16 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM pleooauth_schema_migrations`).Scan(&current); err != nil {
 		return fmt.Errorf("pgstore: migrating: %w", err)
 	}
-	files, _ := fs.Glob(migrations, "migrations/*.sql")
-	slices.Sort(files)
-	for _, name := range files {
-		v, _ := strconv.Atoi(strings.SplitN(strings.TrimPrefix(name, "migrations/"), "_", 2)[0])
-		if v <= current {
-			continue
+	all, err := migrations.Load(migrationFiles, "migrations")
+	if err != nil {
+		return fmt.Errorf("pgstore: %w", err)
+	}
+	for _, m := range migrations.Pending(all, current) {
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
+			return fmt.Errorf("pgstore: migration %s: %w", m.Name, err)
 		}
-		sqlText, _ := migrations.ReadFile(name)
-		if _, err := tx.Exec(ctx, string(sqlText)); err != nil {
-			return fmt.Errorf("pgstore: migration %s: %w", name, err)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO pleooauth_schema_migrations (version) VALUES ($1)`, v); err != nil {
-			return fmt.Errorf("pgstore: migration %s: %w", name, err)
+		if _, err := tx.Exec(ctx, `INSERT INTO pleooauth_schema_migrations (version) VALUES ($1)`, m.Version); err != nil {
+			return fmt.Errorf("pgstore: migration %s: %w", m.Name, err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {

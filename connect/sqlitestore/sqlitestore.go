@@ -15,19 +15,17 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/partnerkit/pleooauth/connect"
+	"github.com/partnerkit/pleooauth/connect/internal/migrations"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 )
 
 //go:embed migrations/*.sql
-var migrations embed.FS
+var migrationFiles embed.FS
 
 // Store is a [connect.Store] in a SQLite database. It is safe for
 // concurrent use, and by several processes sharing the file.
@@ -77,19 +75,16 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM pleooauth_schema_migrations`).Scan(&current); err != nil {
 		return fmt.Errorf("sqlitestore: migrating: %w", err)
 	}
-	files, _ := fs.Glob(migrations, "migrations/*.sql")
-	slices.Sort(files)
-	for _, name := range files {
-		v, _ := strconv.Atoi(strings.SplitN(strings.TrimPrefix(name, "migrations/"), "_", 2)[0])
-		if v <= current {
-			continue
+	all, err := migrations.Load(migrationFiles, "migrations")
+	if err != nil {
+		return fmt.Errorf("sqlitestore: %w", err)
+	}
+	for _, m := range migrations.Pending(all, current) {
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return fmt.Errorf("sqlitestore: migration %s: %w", m.Name, err)
 		}
-		sqlText, _ := migrations.ReadFile(name)
-		if _, err := tx.ExecContext(ctx, string(sqlText)); err != nil {
-			return fmt.Errorf("sqlitestore: migration %s: %w", name, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO pleooauth_schema_migrations (version, applied_at) VALUES (?, ?)`, v, time.Now().UnixMicro()); err != nil {
-			return fmt.Errorf("sqlitestore: migration %s: %w", name, err)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO pleooauth_schema_migrations (version, applied_at) VALUES (?, ?)`, m.Version, time.Now().UnixMicro()); err != nil {
+			return fmt.Errorf("sqlitestore: migration %s: %w", m.Name, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
