@@ -319,6 +319,34 @@ func (m *Manager) Disconnect(ctx context.Context, id string) error {
 	}
 }
 
+// ReportUnauthorized tells the Manager that Pleo's API answered 401 to the
+// access token [Manager.Token] gave for the connection. The Manager asks
+// Pleo's introspection endpoint about that token: if it is no longer
+// active, the grant was revoked at Pleo (the company uninstalled the app,
+// say), and the connection becomes [StatusReauthorizationRequired] (last
+// error "revoked"); ReportUnauthorized then returns an error matching
+// [ErrReauthorizationRequired]. If the token is still active, the 401 had
+// another cause, nothing changes, and it returns nil.
+func (m *Manager) ReportUnauthorized(ctx context.Context, id string) error {
+	tok, err := m.Token(ctx, id)
+	if err != nil {
+		return err
+	}
+	info, err := m.introspect(ctx, tok.AccessToken, "access_token")
+	if err != nil {
+		return err
+	}
+	if info.Active {
+		return nil
+	}
+	rec, err := m.acquireWaiting(ctx, id)
+	if err != nil {
+		return err
+	}
+	m.cache.Delete(id)
+	return m.fail(context.WithoutCancel(ctx), rec, "revoked")
+}
+
 // deleteInstallation calls DELETE /v1/installations/me. A 401 means the
 // token, and so the installation's grant, is already revoked.
 func (m *Manager) deleteInstallation(ctx context.Context, accessToken string) error {

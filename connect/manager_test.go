@@ -448,3 +448,31 @@ func TestNewManagerRefusesIncompleteSetups(t *testing.T) {
 func pleooauthEndpoint() oauth2.Endpoint { return pleooauth.StagingEndpoint }
 
 func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
+
+// TestManagerReportUnauthorized: a 401 from the API marks the connection
+// only when Pleo says the token is no longer active.
+func TestManagerReportUnauthorized(t *testing.T) {
+	t.Parallel()
+	f := newFlowFixture(t, redirect)
+	m := f.manager(t, connect.NewMemoryStore())
+	tok, _ := f.connect(t, m, "acme", company1)
+	require.NoError(t, m.ReportUnauthorized(t.Context(), company1), "the token is active: nothing changes")
+	c, err := m.Get(t.Context(), company1)
+	require.NoError(t, err)
+	assert.Equal(t, connect.StatusActive, c.Status)
+
+	// The company uninstalls the app at Pleo.
+	req, _ := http.NewRequest(http.MethodDelete, f.srv.URL+pleooauthtest.InstallationsPath, nil)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	resp, err := f.srv.Client().Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	err = m.ReportUnauthorized(t.Context(), company1)
+	require.ErrorIs(t, err, connect.ErrReauthorizationRequired)
+	c, err = m.Get(t.Context(), company1)
+	require.NoError(t, err)
+	assert.Equal(t, connect.StatusReauthorizationRequired, c.Status)
+	assert.Equal(t, "revoked", c.LastError)
+	_, err = m.Token(t.Context(), company1)
+	assert.ErrorIs(t, err, connect.ErrReauthorizationRequired, "no stale token from the cache")
+}

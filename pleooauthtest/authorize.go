@@ -14,9 +14,19 @@ import (
 
 // authorize serves GET /oauth/authorize (RFC 6749 section 4.1.1, RFC 7636
 // section 4.3, Pleo's "How to Direct Users to the Authorisation
-// Endpoint").
+// Endpoint"), and the POST of its consent page ([WithConsentPage]), which
+// carries the same parameters and the user's decision.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	if r.Method == http.MethodPost {
+		_ = r.ParseForm()
+		q = url.Values{}
+		for k, v := range r.PostForm {
+			if k != "decision" && k != "subject" {
+				q[k] = v
+			}
+		}
+	}
 	clientID := q.Get("client_id")
 
 	// RFC 6749 section 4.1.2.1: with a missing or unknown client, or a
@@ -90,6 +100,23 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	subject := cmp.Or(r.Header.Get(subjectHeader), s.opts.subject)
+	if len(s.opts.companies) > 0 && r.Header.Get(subjectHeader) == "" {
+		if r.Method != http.MethodPost {
+			s.consentPage(w, r, clientID, c, q)
+			return
+		}
+		if r.PostForm.Get("decision") != "approve" {
+			fail("access_denied", "the user denied the request")
+			return
+		}
+		picked := r.PostForm.Get("subject")
+		if !slices.ContainsFunc(s.opts.companies, func(c Company) bool { return c.Subject == picked }) {
+			fail("invalid_request", "no company was picked on the consent page")
+			return
+		}
+		subject = picked
+	}
 	if s.opts.consent != nil && !s.opts.consent(AuthorizeRequest{ClientID: clientID, RedirectURI: redirect, Scopes: scopes, State: state}) {
 		fail("access_denied", "the user denied the request")
 		return
@@ -98,7 +125,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	code, key := newToken()
 	s.mu.Lock()
 	s.codes[key] = &codeGrant{
-		grant:       &grant{clientID: clientID, scopes: scopes, subject: cmp.Or(r.Header.Get(subjectHeader), s.opts.subject)},
+		grant:       &grant{clientID: clientID, scopes: scopes, subject: subject},
 		redirectURI: redirect,
 		challenge:   challenge,
 		expires:     s.now().Add(s.opts.codeTTL),

@@ -1,6 +1,7 @@
 package pleooauthtest
 
 import (
+	"net"
 	"time"
 
 	"github.com/partnerkit/pleooauth"
@@ -18,6 +19,8 @@ type options struct {
 	consent         func(AuthorizeRequest) bool
 	pleoRefreshErr  bool
 	faults          func(TokenRequest) Fault
+	companies       []Company
+	listener        net.Listener
 }
 
 // AuthorizeRequest is what the user is asked to consent to, for
@@ -84,4 +87,25 @@ func WithInvalidRefreshTokenError() Option {
 // like [NewServer] on an invalid registration.
 func WithClient(reg *pleooauth.Registration, creds pleooauth.Credentials) Option {
 	return func(s *Server) { s.addClient(reg, creds) }
+}
+
+// Company is a Pleo company (or organisation) the user can pick on the
+// consent page.
+type Company struct {
+	Subject string // its URN, such as "urn:pleo:company:<uuid>"
+	Name    string // shown on the page
+}
+
+// WithConsentPage makes the authorization endpoint show a consent page, as
+// Pleo does, where the user picks one of companies and approves or denies:
+// for testing in a real browser. [Server.Authorize] and
+// [Server.AuthorizeAs] go past it as a user who approves.
+func WithConsentPage(companies ...Company) Option {
+	return func(s *Server) { s.opts.companies = companies }
+}
+
+// WithListener makes the server listen on ln (a fixed address, say)
+// instead of a free port on 127.0.0.1.
+func WithListener(ln net.Listener) Option {
+	return func(s *Server) { s.opts.listener = ln }
 }

@@ -135,11 +135,16 @@ func NewUnstartedServer(reg *pleooauth.Registration, creds pleooauth.Credentials
 		opt(s)
 	}
 	s.mux.HandleFunc("GET "+AuthorizePath, s.authorize)
+	s.mux.HandleFunc("POST "+AuthorizePath, s.authorize)
 	s.mux.HandleFunc("POST "+TokenPath, s.token)
 	s.mux.HandleFunc("POST "+IntrospectPath, s.introspect)
 	s.HandleAPI("GET "+EmployeesPath, pleooauth.ScopeUsersRead, http.HandlerFunc(employees))
 	s.mux.HandleFunc("DELETE "+InstallationsPath, s.deleteInstallation)
 	s.ts = httptest.NewUnstartedServer(s.mux)
+	if s.opts.listener != nil {
+		s.ts.Listener.Close()
+		s.ts.Listener = s.opts.listener
+	}
 	return s
 }
 

@@ -721,3 +721,81 @@ func TestAPIBearerSchemeIsCaseInsensitive(t *testing.T) {
 		assert.Equal(t, want, resp.StatusCode, "%.12s...", header)
 	}
 }
+
+// TestConsentPage: with WithConsentPage the user picks a company and
+// approves or denies, in a form that posts back to the endpoint.
+func TestConsentPage(t *testing.T) {
+	t.Parallel()
+	acme := Company{Subject: "urn:pleo:company:aaaaaaaa-0000-4000-8000-000000000001", Name: "Acme ApS"}
+	globex := Company{Subject: "urn:pleo:company:bbbbbbbb-0000-4000-8000-000000000002", Name: "Globex A/S"}
+	f := setup(t, nil, WithConsentPage(acme, globex))
+	pkce := pleooauth.NewPKCE()
+	authURL := f.cfg.AuthCodeURL("state-1", pkce.AuthCodeOption())
+
+	resp, err := f.srv.Client().Get(authURL)
+	require.NoError(t, err)
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	for _, want := range []string{"<title>Authorise", "Acme ApS", "Globex A/S", `name="decision" value="approve"`, `<label for="company-1">`} {
+		assert.Contains(t, string(page), want)
+	}
+	u, err := url.Parse(authURL)
+	require.NoError(t, err)
+	form := u.Query()
+
+	// Deny.
+	denied := cloneForm(form)
+	denied.Set("decision", "deny")
+	resp, err = f.srv.Client().PostForm(f.srv.URL+AuthorizePath, denied)
+	require.NoError(t, err)
+	resp.Body.Close()
+	loc, err := resp.Location()
+	require.NoError(t, err)
+	assert.Equal(t, "access_denied", loc.Query().Get("error"))
+	assert.Equal(t, "state-1", loc.Query().Get("state"))
+
+	// Approve for Globex: the grant is Globex's.
+	approved := cloneForm(form)
+	approved.Set("decision", "approve")
+	approved.Set("subject", globex.Subject)
+	resp, err = f.srv.Client().PostForm(f.srv.URL+AuthorizePath, approved)
+	require.NoError(t, err)
+	resp.Body.Close()
+	loc, err = resp.Location()
+	require.NoError(t, err)
+	tok, err := f.cfg.Exchange(f.ctx, loc.Query().Get("code"), pkce.ExchangeOption())
+	require.NoError(t, err)
+	_, info := f.introspect(t, clientID, clientSecret, tok.AccessToken)
+	assert.Equal(t, globex.Subject, info["urn:pleo:params:oauth:subject_urn"])
+
+	// A company that was not offered is refused; the form is checked as
+	// the query is.
+	forged := cloneForm(form)
+	forged.Set("decision", "approve")
+	forged.Set("subject", "urn:pleo:company:someone-else")
+	resp, err = f.srv.Client().PostForm(f.srv.URL+AuthorizePath, forged)
+	require.NoError(t, err)
+	resp.Body.Close()
+	loc, err = resp.Location()
+	require.NoError(t, err)
+	assert.Equal(t, "invalid_request", loc.Query().Get("error"))
+	forged.Set("redirect_uri", "https://evil.example/cb")
+	resp, err = f.srv.Client().PostForm(f.srv.URL+AuthorizePath, forged)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+
+	// Authorize still plays a user who approves.
+	cb, err := f.srv.AuthorizeAs(f.cfg.AuthCodeURL("state-2", pkce.AuthCodeOption()), acme.Subject)
+	require.NoError(t, err)
+	assert.NotEmpty(t, cb.Query().Get("code"))
+}
+
+func cloneForm(v url.Values) url.Values {
+	out := url.Values{}
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
+}

@@ -4,34 +4,37 @@
 // (/oauth/callback), the Settings URI (/pleo/settings), a page per
 // connection that calls Pleo's API, and disconnecting.
 //
-// Connections are kept in a SQLite file beside the working directory
-// (pleo-connections.db, created on first run), or in PostgreSQL when
+// Connections are kept in a SQLite file in the working directory
+// (pleo-connections.db, created on first run; -db names another), or in PostgreSQL when
 // DATABASE_URL is set. The flow key and the token keys come from
 // PLEO_FLOW_KEY and PLEO_TOKEN_KEYS (base64; several token keys separated by
 // commas, the first one sealing); against the embedded fake Pleo they are
-// generated when unset, with a warning.
+// generated when unset, with a warning. The fake Pleo listens on
+// 127.0.0.1:9090, with a consent page to pick a company on; a second
+// instance uses the first one's:
 //
-// By default it runs against an embedded fake Pleo (pleooauthtest), with no
-// network and no credentials:
+//	go run ./examples/backend                       # http://localhost:3001/
+//	DATABASE_URL=postgres://... PLEO_FLOW_KEY=... PLEO_TOKEN_KEYS=... go run ./examples/backend -addr :3001
+//	DATABASE_URL=postgres://... PLEO_FLOW_KEY=... PLEO_TOKEN_KEYS=... go run ./examples/backend -addr :3002
 //
-//	go run ./examples/backend
-//
-// and open http://localhost:3000/. Against Pleo's Staging, with the
-// credentials Pleo sent and a registration whose redirect URI is
-// http://localhost:3000/oauth/callback:
+// Against Pleo's Staging, with the credentials Pleo sent and a
+// registration whose redirect URI is http://localhost:3001/oauth/callback
+// (this one's, registered with Pleo):
 //
 //	PLEO_ENV=staging PLEO_CLIENT_ID=... PLEO_CLIENT_SECRET_FILE=... \
-//	  go run ./examples/backend -registration examples/staging-loopback.yaml
+//	  PLEO_FLOW_KEY=... PLEO_TOKEN_KEYS=... go run ./examples/backend
 package main
 
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -39,25 +42,42 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/partnerkit/pleooauth"
 	"github.com/partnerkit/pleooauth/connect"
 	"github.com/partnerkit/pleooauth/connect/pgstore"
 	"github.com/partnerkit/pleooauth/connect/sqlitestore"
 	"github.com/partnerkit/pleooauth/examples/backend/app"
 	"github.com/partnerkit/pleooauth/pleooauthtest"
+	"golang.org/x/oauth2"
 )
 
 func main() {
-	registration := flag.String("registration", "examples/staging-loopback.yaml", "the registration manifest")
+	registration := flag.String("registration", "examples/backend/registration.yaml", "the registration manifest")
 	addr := flag.String("addr", "", "address to listen on (default: the redirect URI's host and port)")
 	db := flag.String("db", "pleo-connections.db", "the SQLite file for connections, when DATABASE_URL is not set")
+	pleoAddr := flag.String("fake-pleo", "127.0.0.1:9090", "where the embedded fake Pleo listens; a second instance uses the first one's")
 	flag.Parse()
-	if err := serve(context.Background(), *registration, *addr, *db); err != nil {
+	if err := serve(context.Background(), *registration, *addr, *db, *pleoAddr); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func serve(ctx context.Context, registrationFile, addr, dbFile string) error {
+// The fake Pleo's client: fixed, so that every instance on this machine
+// uses the same one. Never use them against Pleo.
+const (
+	fakeClientID     = "example-backend"
+	fakeClientSecret = "example-backend-fake-secret-0123456789"
+)
+
+// fakeCompanies are the companies the fake Pleo's consent page offers.
+var fakeCompanies = []pleooauthtest.Company{
+	{Subject: "urn:pleo:company:0a1b2c3d-0000-4000-8000-000000000001", Name: "Acme ApS"},
+	{Subject: "urn:pleo:company:0a1b2c3d-0000-4000-8000-000000000002", Name: "Globex A/S"},
+	{Subject: "urn:pleo:company:0a1b2c3d-0000-4000-8000-000000000003", Name: "Initech Oy"},
+}
+
+func serve(ctx context.Context, registrationFile, addr, dbFile, pleoAddr string) error {
 	data, err := os.ReadFile(registrationFile)
 	if err != nil {
 		return err
@@ -75,7 +95,11 @@ func serve(ctx context.Context, registrationFile, addr, dbFile string) error {
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, dbFile)
+	store, accountsDB, err := openStore(ctx, dbFile)
+	if err != nil {
+		return err
+	}
+	accounts, err := app.NewSQLAccounts(ctx, accountsDB)
 	if err != nil {
 		return err
 	}
@@ -99,27 +123,37 @@ func serve(ctx context.Context, registrationFile, addr, dbFile string) error {
 		}
 		log.Printf("using Pleo's Staging environment as client %s", creds.ClientID)
 	case "":
-		// A fake Pleo in this process: made-up credentials, a real flow.
-		creds, err := pleooauth.NewCredentials("example-backend", rand.Text())
+		// A fake Pleo on this machine: made-up credentials, a real flow, a
+		// consent page to pick a company on. The first instance starts it;
+		// the others use it.
+		creds, err := pleooauth.NewCredentials(fakeClientID, fakeClientSecret)
 		if err != nil {
 			return err
 		}
-		fake := pleooauthtest.NewServer(reg, creds)
-		defer fake.Close()
-		oc, err := reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoint(fake.Endpoint()))
+		fakeURL := "http://" + pleoAddr
+		if ln, err := net.Listen("tcp", pleoAddr); err == nil {
+			fake := pleooauthtest.NewServer(reg, creds, pleooauthtest.WithListener(ln), pleooauthtest.WithConsentPage(fakeCompanies...))
+			defer fake.Close()
+			log.Printf("started a fake Pleo at %s (set PLEO_ENV=staging for the real one)", fakeURL)
+		} else {
+			log.Printf("using the fake Pleo another instance started at %s", fakeURL)
+		}
+		oc, err := reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoint(oauth2.Endpoint{
+			AuthURL: fakeURL + pleooauthtest.AuthorizePath, TokenURL: fakeURL + pleooauthtest.TokenPath, AuthStyle: oauth2.AuthStyleInHeader,
+		}))
 		if err != nil {
 			return err
 		}
-		cfg.APIBaseURL = fake.URL
-		if cfg.Manager, err = connect.NewManager(oc, store, connect.WithKeys(tokenKeys...), connect.WithHTTPClient(fake.Client()),
-			connect.WithIntrospectionURL(fake.IntrospectionURL()), connect.WithAPIBaseURL(fake.URL)); err != nil {
+		cfg.APIBaseURL = fakeURL
+		if cfg.Manager, err = connect.NewManager(oc, store, connect.WithKeys(tokenKeys...), connect.WithHTTPClient(&http.Client{Timeout: 10 * time.Second}),
+			connect.WithIntrospectionURL(fakeURL+pleooauthtest.IntrospectPath), connect.WithAPIBaseURL(fakeURL)); err != nil {
 			return err
 		}
-		log.Printf("using an embedded fake Pleo at %s (set PLEO_ENV=staging for the real one)", fake.URL)
 	default:
 		return errors.New("PLEO_ENV must be empty (a fake Pleo) or staging")
 	}
 	cfg.FlowKey = flowKey
+	cfg.Accounts = accounts
 	backend, err := app.New(cfg)
 	if err != nil {
 		return err
@@ -139,18 +173,24 @@ func serve(ctx context.Context, registrationFile, addr, dbFile string) error {
 	return fmt.Errorf("serving: %w", srv.ListenAndServe())
 }
 
-// openStore opens PostgreSQL when DATABASE_URL is set, SQLite otherwise.
-func openStore(ctx context.Context, dbFile string) (connect.Store, error) {
+// openStore opens PostgreSQL when DATABASE_URL is set, SQLite otherwise,
+// and returns the store and the database the app keeps its accounts in.
+func openStore(ctx context.Context, dbFile string) (connect.Store, *sql.DB, error) {
 	if dsn := os.Getenv("DATABASE_URL"); dsn != "" {
 		pool, err := pgxpool.New(ctx, dsn)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		log.Printf("connections in PostgreSQL")
-		return pgstore.New(ctx, pool)
+		store, err := pgstore.New(ctx, pool)
+		return store, stdlib.OpenDBFromPool(pool), err
 	}
 	log.Printf("connections in the SQLite file %s", dbFile)
-	return sqlitestore.Open(ctx, dbFile)
+	store, err := sqlitestore.Open(ctx, dbFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	return store, store.DB(), nil
 }
 
 // key reads a base64 AES key from the environment. In local development

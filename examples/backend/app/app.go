@@ -39,6 +39,7 @@ type Config struct {
 	Manager    *connect.Manager // the connections, shared by every instance through its store
 	FlowKey    []byte           // AES key shared by every instance (16, 24 or 32 bytes); also signs the stand-in sign-in cookie
 	APIBaseURL string           // Pleo's API, such as https://external.staging.pleo.io
+	Accounts   Accounts         // the app's own customers; nil keeps them in memory
 }
 
 // App is the backend's http.Handler.
@@ -59,6 +60,9 @@ func New(cfg Config) (*App, error) {
 	flow, err := connect.NewFlow(cfg.Manager.Config(), cfg.FlowKey)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Accounts == nil {
+		cfg.Accounts = &MemoryAccounts{}
 	}
 	a := &App{cfg: cfg, mux: http.NewServeMux()}
 	h := &connect.Handlers{
@@ -109,6 +113,10 @@ func (a *App) signIn(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	if name == "" || len(name) > 64 {
 		render(w, http.StatusBadRequest, page{Title: "Sign in", Error: "Give a name of 1 to 64 characters."})
+		return
+	}
+	if err := a.cfg.Accounts.SignIn(r.Context(), name); err != nil {
+		render(w, http.StatusInternalServerError, page{Title: "Sign in", Error: "Signing in failed; try again."})
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: accountCookie, Value: a.sign(name), Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
@@ -170,9 +178,13 @@ func (a *App) employees(r *http.Request, id string) ([]Employee, error) {
 	switch resp.StatusCode {
 	case http.StatusOK:
 	case http.StatusUnauthorized:
-		// The Manager hands out only unexpired tokens: a 401 means the
-		// grant was revoked at Pleo.
-		return nil, fmt.Errorf("%w: the Pleo API answered %s", connect.ErrReauthorizationRequired, resp.Status)
+		// The Manager hands out only unexpired tokens: a 401 may mean the
+		// grant was revoked at Pleo. The Manager checks, and marks the
+		// connection if so.
+		if err := a.cfg.Manager.ReportUnauthorized(r.Context(), id); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("the Pleo API answered %s", resp.Status)
 	default:
 		return nil, fmt.Errorf("the Pleo API answered %s", resp.Status)
 	}

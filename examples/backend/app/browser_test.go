@@ -1,0 +1,283 @@
+package app_test
+
+// End-to-end tests in a real browser: Debian's Chromium, headless, driven
+// through the DevTools protocol (github.com/chromedp/chromedp). The backend
+// is served as http://localhost:PORT and the fake Pleo as
+// http://127.0.0.1:PORT, two origins, so the flow cookie's trip to Pleo and
+// back is the browser's own.
+
+import (
+	"context"
+	"flag"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/partnerkit/pleooauth"
+	"github.com/partnerkit/pleooauth/connect"
+	"github.com/partnerkit/pleooauth/connect/sqlitestore"
+	"github.com/partnerkit/pleooauth/examples/backend/app"
+	"github.com/partnerkit/pleooauth/pleooauthtest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var screenshots = flag.String("screenshots", "", "write a PNG of each page the browser tests visit to this folder")
+
+// chromium finds Debian's Chromium, or skips the test (fails it under
+// CI=true, where the browser tests must run).
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if path, err := exec.LookPath(name); err == nil {
+			return path
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("no Chromium found: CI must run the browser tests (apt-get install -y chromium)")
+	}
+	t.Skip("no Chromium found: install it (apt-get install -y chromium) to run the browser tests")
+	return ""
+}
+
+// companies are what the fake Pleo's consent page offers.
+var (
+	acme   = pleooauthtest.Company{Subject: "urn:pleo:company:0a1b2c3d-0000-4000-8000-000000000001", Name: "Acme ApS"}
+	globex = pleooauthtest.Company{Subject: "urn:pleo:company:0a1b2c3d-0000-4000-8000-000000000002", Name: "Globex A/S"}
+)
+
+type browserFixture struct {
+	t       *testing.T
+	base    string // the backend, http://localhost:PORT
+	pleo    *pleooauthtest.Server
+	mgr     *connect.Manager
+	browser context.Context
+	shot    int
+}
+
+func setupBrowser(t *testing.T) *browserFixture {
+	exe := chromium(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	base := "http://localhost:" + strings.TrimPrefix(ln.Addr().String(), "127.0.0.1:")
+	reg := &pleooauth.Registration{
+		HumanReadable: pleooauth.HumanReadable{
+			ClientName: "Example Client", ClientURI: "https://client.example/",
+			TOSURI: "https://client.example/legal/tos.html", PolicyURI: "https://client.example/legal/privacy.pdf",
+			Contacts: []string{"name.surname@example.io"},
+		},
+		PleoSpecific: pleooauth.PleoSpecific{InitiationURI: base + app.ConnectPath, SettingsURI: base + app.SettingsPath},
+		Technical:    pleooauth.Technical{RedirectURIs: []string{base + app.CallbackPath}, Scope: "users:read", PKCESupported: true},
+	}
+	creds, err := pleooauth.NewCredentials("browser-client", "browser-secret-0123456789")
+	require.NoError(t, err)
+	pleo := pleooauthtest.NewServer(reg, creds, pleooauthtest.WithConsentPage(acme, globex))
+	t.Cleanup(pleo.Close)
+	cfg, err := reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoint(pleo.Endpoint()))
+	require.NoError(t, err)
+	store, err := sqlitestore.Open(t.Context(), filepath.Join(t.TempDir(), "connections.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { store.Close() })
+	key := []byte("0123456789abcdef0123456789abcdef")
+	mgr, err := connect.NewManager(cfg, store, connect.WithKeys(key), connect.WithHTTPClient(pleo.Client()),
+		connect.WithIntrospectionURL(pleo.IntrospectionURL()), connect.WithAPIBaseURL(pleo.URL))
+	require.NoError(t, err)
+	accounts, err := app.NewSQLAccounts(t.Context(), store.DB())
+	require.NoError(t, err)
+	a, err := app.New(app.Config{Manager: mgr, FlowKey: key, APIBaseURL: pleo.URL, Accounts: accounts})
+	require.NoError(t, err)
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: a}}
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true))
+	alloc, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	browser, cancel := chromedp.NewContext(alloc)
+	t.Cleanup(cancel)
+	browser, cancel = context.WithTimeout(browser, 90*time.Second)
+	t.Cleanup(cancel)
+	require.NoError(t, chromedp.Do(browser), "starting Chromium")
+	return &browserFixture{t: t, base: base, pleo: pleo, mgr: mgr, browser: browser}
+}
+
+// person is one customer's browser: a browser context of its own, with
+// its own cookies.
+func (f *browserFixture) person(name string) context.Context {
+	ctx, cancel := chromedp.NewContext(f.browser, chromedp.WithNewBrowserContext())
+	f.t.Cleanup(cancel)
+	f.do(ctx, chromedp.Navigate(f.base+app.HomePath), chromedp.WaitVisible(chromedp.ID("name")))
+	f.check(ctx, "sign-in")
+	f.do(ctx, chromedp.SendKeys(chromedp.ID("name"), name), chromedp.Click(chromedp.CSS("form button")),
+		chromedp.WaitVisible(`//p[contains(., "Signed in as")]`))
+	return ctx
+}
+
+func (f *browserFixture) do(ctx context.Context, actions ...chromedp.Action[chromedp.Void]) {
+	f.t.Helper()
+	require.NoError(f.t, chromedp.Do(ctx, actions...))
+}
+
+func (f *browserFixture) text(ctx context.Context) string {
+	f.t.Helper()
+	body, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+	require.NoError(f.t, err)
+	return body
+}
+
+func (f *browserFixture) location(ctx context.Context) *url.URL {
+	f.t.Helper()
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	require.NoError(f.t, err)
+	u, err := url.Parse(loc)
+	require.NoError(f.t, err)
+	return u
+}
+
+// a11y lists what the page lacks of the accessibility basics: a title,
+// exactly one h1, a label for every form control, text on every button.
+const a11y = `(() => {
+	const problems = [];
+	if (!document.title.trim()) problems.push("the page has no title");
+	const h1 = document.querySelectorAll("h1").length;
+	if (h1 !== 1) problems.push("the page has " + h1 + " h1 elements");
+	for (const el of document.querySelectorAll("input, select, textarea")) {
+		if (el.type === "hidden" || el.type === "submit") continue;
+		const label = (el.id && document.querySelector('label[for="' + CSS.escape(el.id) + '"]')) || el.closest("label") || el.getAttribute("aria-label");
+		if (!label) problems.push("no label for " + el.outerHTML);
+	}
+	for (const b of document.querySelectorAll("button")) {
+		if (!b.textContent.trim() && !b.getAttribute("aria-label")) problems.push("a button without text");
+	}
+	return problems;
+})()`
+
+// check asserts the accessibility basics on the current page and writes
+// its screenshot when -screenshots is given.
+func (f *browserFixture) check(ctx context.Context, name string) {
+	f.t.Helper()
+	problems, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](a11y))
+	require.NoError(f.t, err)
+	assert.Empty(f.t, problems, "%s: %s", name, f.location(ctx))
+	if *screenshots == "" {
+		return
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100: a PNG
+	require.NoError(f.t, err)
+	require.NoError(f.t, os.MkdirAll(*screenshots, 0o755))
+	f.shot++
+	require.NoError(f.t, os.WriteFile(filepath.Join(*screenshots, strings.ReplaceAll(f.t.Name(), "/", "-")+"-"+twoDigits(f.shot)+"-"+name+".png"), png, 0o644))
+}
+
+func twoDigits(n int) string { return string(rune('0'+n/10)) + string(rune('0'+n%10)) }
+
+// connectCompany clicks through connecting: the backend's button, Pleo's
+// consent page (on the other origin), the company, and approve or deny.
+func (f *browserFixture) connectCompany(ctx context.Context, button string, company pleooauthtest.Company, approve bool) {
+	f.t.Helper()
+	f.do(ctx, chromedp.Click(`//button[normalize-space()="`+button+`"]`))
+	f.waitFor(ctx, "127.0.0.1") // the consent page, on Pleo's origin
+	f.do(ctx, chromedp.WaitVisible(`//h1[starts-with(., "Authorise")]`))
+	f.check(ctx, "consent")
+	decision := "Allow"
+	if !approve {
+		decision = "Deny"
+	}
+	f.do(ctx, chromedp.Click(`//label[normalize-space()="`+company.Name+`"]`),
+		chromedp.Click(`//button[normalize-space()="`+decision+`"]`))
+	f.waitFor(ctx, "localhost") // back at the backend
+}
+
+// waitFor waits until the page is one of host's, and shown.
+func (f *browserFixture) waitFor(ctx context.Context, host string) {
+	f.t.Helper()
+	for f.location(ctx).Hostname() != host {
+		select {
+		case <-ctx.Done():
+			f.t.Fatalf("never reached %s", host)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	f.do(ctx, chromedp.WaitVisible(chromedp.CSS("h1")))
+}
+
+func TestBrowserCustomersConnectTheirOwnCompanies(t *testing.T) {
+	f := setupBrowser(t)
+
+	// Alice connects Acme: the flow cookie survives the trip to Pleo's
+	// origin and back, and she sees Acme's employees.
+	alice := f.person("alice")
+	f.check(alice, "home")
+	f.connectCompany(alice, "Connect a Pleo company", acme, true)
+	aliceConn := f.location(alice).Path
+	assert.Equal(t, app.ConnectionsPath+acme.Subject, aliceConn)
+	f.check(alice, "connection")
+	body := f.text(alice)
+	for _, want := range []string{acme.Subject, "active", "users:read", "Ada Lovelace", "Grace Hopper"} {
+		assert.Contains(t, body, want)
+	}
+
+	// Bob, in a browser of his own, connects Globex.
+	bob := f.person("bob")
+	f.connectCompany(bob, "Connect a Pleo company", globex, true)
+	bobConn := f.location(bob).Path
+	assert.Equal(t, app.ConnectionsPath+globex.Subject, bobConn)
+
+	// Neither sees the other's connection.
+	f.do(bob, chromedp.Navigate(f.base+app.HomePath), chromedp.WaitVisible(chromedp.CSS("h1")))
+	body = f.text(bob)
+	assert.Contains(t, body, globex.Subject)
+	assert.NotContains(t, body, acme.Subject)
+	f.do(bob, chromedp.Navigate(f.base+aliceConn), chromedp.WaitVisible(chromedp.CSS("h1")))
+	f.check(bob, "not-found")
+	assert.Contains(t, f.text(bob), "You have no such connection")
+	f.do(alice, chromedp.Navigate(f.base+app.HomePath), chromedp.WaitVisible(chromedp.CSS("h1")))
+	assert.NotContains(t, f.text(alice), globex.Subject)
+
+	// Alice disconnects; Bob's connection is untouched.
+	f.do(alice, chromedp.Navigate(f.base+aliceConn), chromedp.WaitVisible(chromedp.CSS("h1")),
+		chromedp.Click(`//button[normalize-space()="Disconnect"]`))
+	for f.location(alice).Path != app.HomePath { // the disconnect redirects home
+		time.Sleep(20 * time.Millisecond)
+	}
+	f.do(alice, chromedp.Navigate(f.base+aliceConn), chromedp.WaitVisible(`//button[normalize-space()="Reconnect Pleo"]`))
+	f.check(alice, "disconnected")
+	assert.Contains(t, f.text(alice), "disconnected")
+	f.do(bob, chromedp.Navigate(f.base+bobConn), chromedp.WaitVisible(chromedp.CSS("h1")))
+	assert.Contains(t, f.text(bob), "Ada Lovelace")
+
+	// Pleo revokes Bob's grant: his page offers to reconnect, and
+	// reconnecting brings the employees back.
+	tok, err := f.mgr.Token(t.Context(), globex.Subject)
+	require.NoError(t, err)
+	req, _ := http.NewRequest(http.MethodDelete, f.pleo.URL+pleooauthtest.InstallationsPath, nil)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	resp, err := f.pleo.Client().Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	f.do(bob, chromedp.Navigate(f.base+bobConn), chromedp.WaitVisible(`//button[normalize-space()="Reconnect Pleo"]`))
+	f.check(bob, "reauthorization-required")
+	assert.Contains(t, f.text(bob), "reauthorization_required")
+	f.connectCompany(bob, "Reconnect Pleo", globex, true)
+	assert.Equal(t, bobConn, f.location(bob).Path)
+	assert.Contains(t, f.text(bob), "Ada Lovelace")
+
+	// Alice denies consent: a page says so, and nothing is connected.
+	f.do(alice, chromedp.Navigate(f.base+app.HomePath), chromedp.WaitVisible(chromedp.CSS("h1")))
+	f.connectCompany(alice, "Connect a Pleo company", acme, false)
+	f.check(alice, "denied")
+	assert.Contains(t, f.text(alice), "You chose not to connect Pleo")
+	c, err := f.mgr.Get(t.Context(), acme.Subject)
+	require.NoError(t, err)
+	assert.Equal(t, connect.StatusDisconnected, c.Status)
+}
