@@ -344,6 +344,11 @@ func (m *Manager) ReportUnauthorized(ctx context.Context, id string) error {
 		return err
 	}
 	m.cache.Delete(id)
+	if err := statusError(rec); err != nil {
+		// Disconnected or marked meanwhile: leave it as it is.
+		_ = m.store.Release(ctx, id, m.owner)
+		return err
+	}
 	return m.fail(context.WithoutCancel(ctx), rec, "revoked")
 }
 

@@ -475,4 +475,19 @@ func TestManagerReportUnauthorized(t *testing.T) {
 	assert.Equal(t, "revoked", c.LastError)
 	_, err = m.Token(t.Context(), company1)
 	assert.ErrorIs(t, err, connect.ErrReauthorizationRequired, "no stale token from the cache")
+
+	// Disconnected by another instance while this one still holds the
+	// token in its cache: a 401 clears the cache, and the status stays.
+	store := connect.NewMemoryStore()
+	a, b := f.manager(t, store), f.manager(t, store)
+	f.connect(t, a, "acme", company2)
+	_, err = b.Token(t.Context(), company2) // cached in b
+	require.NoError(t, err)
+	require.NoError(t, a.Disconnect(t.Context(), company2))
+	require.ErrorIs(t, b.ReportUnauthorized(t.Context(), company2), connect.ErrDisconnected)
+	c, err = b.Get(t.Context(), company2)
+	require.NoError(t, err)
+	assert.Equal(t, connect.StatusDisconnected, c.Status)
+	_, err = b.Token(t.Context(), company2)
+	assert.ErrorIs(t, err, connect.ErrDisconnected)
 }

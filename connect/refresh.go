@@ -21,7 +21,10 @@ const (
 // Token returns a valid access token for the connection, refreshing it
 // when it expires within the expiry delta. The token comes from this
 // process's cache while it is valid; a token about to expire is read again
-// from the store, where another instance may have refreshed it already.
+// from the store, where another instance may have refreshed it already. A
+// connection another instance disconnects is seen here when the cached
+// token is next read from the store; meanwhile Pleo's API answers 401 to
+// it, and [Manager.ReportUnauthorized] clears it at once.
 //
 // Refreshing is coordinated through the store, so that at most one
 // instance refreshes a connection at a time and none presents a refresh
