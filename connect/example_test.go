@@ -1,0 +1,82 @@
+package connect_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+
+	"github.com/partnerkit/pleooauth"
+	"github.com/partnerkit/pleooauth/connect"
+	"github.com/partnerkit/pleooauth/pleooauthtest"
+	"golang.org/x/oauth2"
+)
+
+// A customer connects their Pleo company, and the backend calls Pleo's
+// API as that company. Against Pleo, the Manager needs only WithKeys (and
+// a real store): its other URLs follow the config's endpoint. Here a fake
+// Pleo stands in.
+func Example() {
+	reg := &pleooauth.Registration{
+		HumanReadable: pleooauth.HumanReadable{
+			ClientName: "Example Client", ClientURI: "https://client.example/",
+			TOSURI: "https://client.example/legal/tos.html", PolicyURI: "https://client.example/legal/privacy.pdf",
+			Contacts: []string{"name.surname@example.io"},
+		},
+		Technical: pleooauth.Technical{RedirectURIs: []string{"https://client.example/oauth/callback"}, Scope: "users:read", PKCESupported: true},
+	}
+	creds, _ := pleooauth.NewCredentials("example-client", "example-secret-0123456789")
+	pleo := pleooauthtest.NewServer(reg, creds)
+	defer pleo.Close()
+	cfg, err := reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoint(pleo.Endpoint()))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	key := make([]byte, 32) // in a backend: 32 bytes from crypto/rand, kept in a secret store
+	mgr, err := connect.NewManager(cfg, connect.NewMemoryStore(), connect.WithKeys(key),
+		connect.WithHTTPClient(pleo.Client()), connect.WithIntrospectionURL(pleo.IntrospectionURL()), connect.WithAPIBaseURL(pleo.URL))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	flow, err := connect.NewFlow(cfg, key)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	// The customer "tenant-42" of the partner's app starts connecting; the
+	// user picks their company at Pleo and comes back.
+	authURL, sealed := flow.Start("tenant-42")
+	callback, err := pleo.AuthorizeAs(authURL, "urn:pleo:company:00000000-0000-4000-8000-000000000042")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, pleo.Client())
+	tok, account, err := flow.Finish(ctx, httptest.NewRequest(http.MethodGet, callback.String(), nil), sealed)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	c, err := mgr.Complete(ctx, tok, account)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(c.ID, c.Account, c.Status)
+
+	// Later, from any instance sharing the store: Pleo's API as that company.
+	resp, err := mgr.Client(ctx, c.ID).Get(pleo.URL + pleooauthtest.EmployeesPath)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	resp.Body.Close()
+	fmt.Println(resp.Status)
+	// Output:
+	// urn:pleo:company:00000000-0000-4000-8000-000000000042 tenant-42 active
+	// 200 OK
+}
