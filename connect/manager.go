@@ -1,6 +1,7 @@
 package connect
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -161,11 +162,12 @@ func NewManager(cfg *oauth2.Config, store Store, opts ...Option) (*Manager, erro
 	if err != nil {
 		return nil, err
 	}
+	o.keys = nil // the keyring has them; nothing else keeps a copy to print
 	switch cfg.Endpoint.TokenURL {
 	case pleooauth.StagingEndpoint.TokenURL:
-		o.intro, o.api = or(o.intro, StagingIntrospectionURL), or(o.api, StagingAPIBaseURL)
+		o.intro, o.api = cmp.Or(o.intro, StagingIntrospectionURL), cmp.Or(o.api, StagingAPIBaseURL)
 	case pleooauth.ProductionEndpoint.TokenURL:
-		o.intro, o.api = or(o.intro, ProductionIntrospectionURL), or(o.api, ProductionAPIBaseURL)
+		o.intro, o.api = cmp.Or(o.intro, ProductionIntrospectionURL), cmp.Or(o.api, ProductionAPIBaseURL)
 	}
 	if o.intro == "" || o.api == "" {
 		return nil, fmt.Errorf("pleooauth: the config's token endpoint %s is neither Pleo's Staging nor Production one: give WithIntrospectionURL and WithAPIBaseURL", cfg.Endpoint.TokenURL)
@@ -179,13 +181,6 @@ func NewManager(cfg *oauth2.Config, store Store, opts ...Option) (*Manager, erro
 	name := make([]byte, 12)
 	_, _ = rand.Read(name)
 	return &Manager{managerOptions: o, cfg: cfg, store: store, keys: keys, owner: base64.RawURLEncoding.EncodeToString(name)}, nil
-}
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // Config returns the *oauth2.Config the Manager uses.

@@ -378,6 +378,12 @@ func TestTokensAreSealedAtRest(t *testing.T) {
 	rec, err := store.Get(t.Context(), company1)
 	require.NoError(t, err)
 	dump := fmt.Sprintf("%+v %x %s %s", rec, rec.Tokens, base64.StdEncoding.EncodeToString(rec.Tokens), string(rec.Tokens))
+
+	// Printing the Manager shows neither the keys nor a token.
+	printed := fmt.Sprintf("%+v %#v", m, m)
+	for _, secret := range []string{fmt.Sprint(oldKey), fmt.Sprintf("%#v", oldKey), string(oldKey), tok.AccessToken, tok.RefreshToken, testClientSecret} {
+		assert.NotContains(t, printed, secret)
+	}
 	for _, secret := range []string{tok.AccessToken, tok.RefreshToken} {
 		for _, enc := range []string{secret, hex.EncodeToString([]byte(secret)), base64.StdEncoding.EncodeToString([]byte(secret)), base64.RawURLEncoding.EncodeToString([]byte(secret))} {
 			assert.NotContains(t, dump, enc)
