@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -395,5 +397,30 @@ func TestFlowCookieSecure(t *testing.T) {
 		require.Len(t, deleted, 1)
 		assert.Equal(t, -1, deleted[0].MaxAge)
 		assert.Equal(t, secure, deleted[0].Secure, "%s: the deleting cookie", redirectURL)
+	}
+}
+
+// TestHandlersNeedAnAccount: Connect starts no flow without the partner's
+// account reference for the request.
+func TestHandlersNeedAnAccount(t *testing.T) {
+	t.Parallel()
+	f := newFlowFixture(t, redirect)
+	for name, account := range map[string]func(*http.Request) (string, error){
+		"no Account function": nil,
+		"empty":               func(*http.Request) (string, error) { return "", nil },
+		"an error":            func(*http.Request) (string, error) { return "", errors.New("no session") },
+		"too long":            func(*http.Request) (string, error) { return strings.Repeat("a", connect.MaxAccountLength+1), nil },
+	} {
+		var got error
+		h := &connect.Handlers{Flow: f.flow(t), Manager: f.manager(t, connect.NewMemoryStore()), Account: account}
+		rec := httptest.NewRecorder()
+		h.Connect().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/pleo/connect", nil))
+		assert.Equal(t, http.StatusUnauthorized, rec.Code, name)
+		assert.Empty(t, rec.Result().Cookies(), "%s: no flow started", name)
+		assert.Empty(t, rec.Header().Get("Location"), name)
+
+		h.OnError = func(w http.ResponseWriter, r *http.Request, err error) { got = err }
+		h.Connect().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/pleo/connect", nil))
+		assert.ErrorIs(t, got, connect.ErrNoAccount, name)
 	}
 }
