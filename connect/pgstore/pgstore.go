@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/partnerkit/pleooauth/connect"
 	"github.com/partnerkit/pleooauth/connect/internal/migrations"
+	"github.com/partnerkit/pleooauth/connect/internal/sqlrows"
 )
 
 //go:embed migrations/*.sql
@@ -151,15 +152,8 @@ func (s *Store) List(ctx context.Context, q connect.Query) ([]connect.Connection
 		return nil, fmt.Errorf("pgstore: %w", err)
 	}
 	defer rows.Close()
-	var out []connect.Connection
-	for rows.Next() {
-		r, err := scan(rows)
-		if err != nil {
-			return nil, fmt.Errorf("pgstore: %w", err)
-		}
-		out = append(out, r.Connection)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := sqlrows.Connections(rows, func(r pgx.Rows) (*connect.Record, error) { return scan(r) })
+	if err != nil {
 		return nil, fmt.Errorf("pgstore: %w", err)
 	}
 	return out, nil

@@ -21,6 +21,7 @@ import (
 
 	"github.com/partnerkit/pleooauth/connect"
 	"github.com/partnerkit/pleooauth/connect/internal/migrations"
+	"github.com/partnerkit/pleooauth/connect/internal/sqlrows"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 )
 
@@ -155,15 +156,8 @@ func (s *Store) List(ctx context.Context, q connect.Query) ([]connect.Connection
 		return nil, fmt.Errorf("sqlitestore: %w", err)
 	}
 	defer rows.Close()
-	var out []connect.Connection
-	for rows.Next() {
-		r, err := scan(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlitestore: %w", err)
-		}
-		out = append(out, r.Connection)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := sqlrows.Connections(rows, func(r *sql.Rows) (*connect.Record, error) { return scan(r) })
+	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: %w", err)
 	}
 	return out, nil
