@@ -43,9 +43,12 @@ type Connection struct {
 	TokenExpiry time.Time `json:"token_expiry,omitzero"`
 	// LastRefreshAt is when the tokens were last refreshed.
 	LastRefreshAt time.Time `json:"last_refresh_at,omitzero"`
-	// LastError is the OAuth error code (invalid_grant) or short reason
-	// (refresh_outcome_unknown, token_endpoint_unavailable) of the last
-	// failure, or "".
+	// LastError is the OAuth error code (invalid_grant) or short reason of
+	// the last failure, or "": refresh_outcome_unknown (a refresh's answer
+	// was lost), revoked (Pleo's API refused a live-looking token and
+	// introspection confirmed it), token_endpoint_unavailable (a refresh
+	// never reached Pleo) or token_endpoint_NNN (Pleo answered status NNN
+	// without an error code).
 	LastError string `json:"last_error,omitempty"`
 }
 

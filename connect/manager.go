@@ -420,7 +420,11 @@ type tokenSource struct {
 func (ts *tokenSource) Token() (*oauth2.Token, error) { return ts.m.Token(ts.ctx, ts.id) }
 
 // Client returns an HTTP client that calls Pleo's API as the connection:
-// every request carries a valid access token from [Manager.Token].
+// every request carries a valid access token from [Manager.Token]. It is
+// not oauth2.NewClient, which puts x/oauth2's own ReuseTokenSource in
+// front: that one decides expiry by time.Now and its own margin, so it
+// would hand out a token the Manager (and its clock) already refreshed or
+// found revoked.
 func (m *Manager) Client(ctx context.Context, id string) *http.Client {
 	base := m.hc.Transport
 	if base == nil {

@@ -9,7 +9,6 @@ package connect_test
 // answer.
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -353,7 +352,7 @@ func waitChildren(t testing.TB, children []*child) childReport {
 	for _, c := range children {
 		require.NoError(t, c.cmd.Wait(), "a helper failed")
 		var r childReport
-		require.NoError(t, json.NewDecoder(bufio.NewReader(strings.NewReader(c.out.String()))).Decode(&r))
+		require.NoError(t, json.NewDecoder(strings.NewReader(c.out.String())).Decode(&r))
 		total.Tokens += r.Tokens
 		total.Reauth += r.Reauth
 		total.Other += r.Other

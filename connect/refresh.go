@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptrace"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -366,11 +367,17 @@ func (m *Manager) sendRefresh(ctx context.Context, refreshToken string) (*oauth2
 	return nil, unknown, err
 }
 
-// errorCode is the OAuth error code of a token-endpoint error.
+// errorCode is the OAuth error code of a token-endpoint error, or, for an
+// answer without one, "token_endpoint_" and the HTTP status.
 func errorCode(err error) string {
 	var rerr *oauth2.RetrieveError
-	if errors.As(err, &rerr) && rerr.ErrorCode != "" {
+	switch {
+	case !errors.As(err, &rerr):
+		return reasonUnavailable
+	case rerr.ErrorCode != "":
 		return rerr.ErrorCode
+	case rerr.Response != nil:
+		return "token_endpoint_" + strconv.Itoa(rerr.Response.StatusCode)
 	}
-	return "refresh_refused"
+	return reasonUnavailable
 }

@@ -58,14 +58,13 @@ func scrubTokenError(err error) error {
 	}
 	if re.Response != nil {
 		clean.Response = &http.Response{
-			Status:     http.StatusText(re.Response.StatusCode),
+			Status:     strconv.Itoa(re.Response.StatusCode) + " " + http.StatusText(re.Response.StatusCode),
 			StatusCode: re.Response.StatusCode,
 			Proto:      re.Response.Proto,
 			ProtoMajor: re.Response.ProtoMajor,
 			ProtoMinor: re.Response.ProtoMinor,
 			Header:     http.Header{},
 		}
-		clean.Response.Status = strconv.Itoa(re.Response.StatusCode) + " " + clean.Response.Status
 		if v := re.Response.Header.Get("Retry-After"); v != "" && strings.Trim(v, "0123456789") == "" {
 			clean.Response.Header.Set("Retry-After", v)
 		}

@@ -9,6 +9,7 @@ package app_test
 import (
 	"context"
 	"flag"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -176,10 +177,8 @@ func (f *browserFixture) check(ctx context.Context, name string) {
 	require.NoError(f.t, err)
 	require.NoError(f.t, os.MkdirAll(*screenshots, 0o755))
 	f.shot++
-	require.NoError(f.t, os.WriteFile(filepath.Join(*screenshots, strings.ReplaceAll(f.t.Name(), "/", "-")+"-"+twoDigits(f.shot)+"-"+name+".png"), png, 0o644))
+	require.NoError(f.t, os.WriteFile(filepath.Join(*screenshots, fmt.Sprintf("%s-%02d-%s.png", strings.ReplaceAll(f.t.Name(), "/", "-"), f.shot, name)), png, 0o644))
 }
-
-func twoDigits(n int) string { return string(rune('0'+n/10)) + string(rune('0'+n%10)) }
 
 // connectCompany clicks through connecting: the backend's button, Pleo's
 // consent page (on the other origin), the company, and approve or deny.
