@@ -1,6 +1,8 @@
 package pleooauth
 
 import (
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -23,4 +25,50 @@ func TestFieldRank(t *testing.T) {
 		assert.Equal(t, tt.rank, rank, tt.path)
 		assert.Equal(t, tt.idx, idx, tt.path)
 	}
+}
+
+// TestFieldsMatchRegistration: fields lists every json-tagged field of
+// Registration, by the same name and in the same order.
+func TestFieldsMatchRegistration(t *testing.T) {
+	t.Parallel()
+	var tagged []string
+	for _, sf := range reflect.VisibleFields(reflect.TypeFor[Registration]()) {
+		if name, _, _ := strings.Cut(sf.Tag.Get("json"), ","); name != "" {
+			tagged = append(tagged, name)
+		}
+	}
+	var listed []string
+	for i, f := range fields {
+		listed = append(listed, f.name)
+		assert.NotNil(t, fieldPaths[i], "%s has no Go field", f.name)
+	}
+	assert.Equal(t, tagged, listed)
+}
+
+func TestForm(t *testing.T) {
+	t.Parallel()
+	r := &Registration{
+		HumanReadable: HumanReadable{ClientName: "Example Client", ClientURI: "https://client.example/", Contacts: []string{"a@client.example", "b@client.example"}},
+		Technical:     Technical{RedirectURIs: []string{"https://client.example/callback"}, Scope: " users:read  users:write ", PKCESupported: true, SubjectType: "organization", TokenEndpointAuthMethod: AuthClientSecretPost},
+	}
+	want := []FormEntry{
+		{"client_name", "Client Name", "Example Client"},
+		{"client_uri", "Client URI", "https://client.example/"},
+		{"logo_uri", "Logo", ""},
+		{"tos_uri", "Terms of Service", ""},
+		{"policy_uri", "Privacy Policy", ""},
+		{"contacts", "Contacts", "a@client.example b@client.example"},
+		{"initiation_uri", "Initiation URI", ""},
+		{"settings_uri", "Settings URI", ""},
+		{"redirect_uris", "Redirect URIs", "https://client.example/callback"},
+		{"scope", "Scopes", "users:read users:write"},
+		{"pkce_supported", "PKCE Support", "Supported"},
+		{"subject_type", "Subject Type Preference", "Organisation"},
+	}
+	assert.Equal(t, want, r.Form())
+
+	r.PKCESupported, r.SubjectType = false, ""
+	form := r.Form()
+	assert.Equal(t, "Not supported", form[10].Value)
+	assert.Equal(t, "None", form[11].Value)
 }

@@ -86,7 +86,7 @@ func checkFindings(t *testing.T, findings []FieldError) {
 	t.Helper()
 	prevRank, prevIdx := -1, -1
 	for _, f := range findings {
-		if f.Rule == "" || strings.ToLower(f.Rule) != f.Rule || strings.ContainsFunc(f.Rule, func(r rune) bool { return r != '_' && !unicode.IsLower(r) }) {
+		if rule := string(f.Rule); rule == "" || strings.ToLower(rule) != rule || strings.ContainsFunc(rule, func(r rune) bool { return r != '_' && !unicode.IsLower(r) }) {
 			t.Fatalf("rule %q is not lower_snake", f.Rule)
 		}
 		if f.Message == "" {

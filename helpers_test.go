@@ -52,14 +52,14 @@ var recommendedWarnings = []string{
 func rules(findings []FieldError) []string {
 	out := make([]string, len(findings))
 	for i, f := range findings {
-		out[i] = f.Field + ":" + f.Rule
+		out[i] = f.Field + ":" + string(f.Rule)
 	}
 	return out
 }
 
 // requireFinding asserts that findings hold exactly one finding for field,
 // with rule, and returns it.
-func requireFinding(t *testing.T, findings []FieldError, field, rule string) FieldError {
+func requireFinding(t *testing.T, findings []FieldError, field string, rule Rule) FieldError {
 	t.Helper()
 	var found []FieldError
 	for _, f := range findings {

@@ -359,7 +359,8 @@ func TestMessagesSayWhatToDo(t *testing.T) {
 	base := "client_name: Example Client\nclient_uri: https://client.example/\ntos_uri: https://client.example/tos\npolicy_uri: https://client.example/privacy\ncontacts: [name.surname@example.io]\nredirect_uris: [https://client.example/callback]\n"
 	tests := []struct {
 		name, extra string
-		field, rule string
+		field       string
+		rule        Rule
 		says        string
 	}{
 		{"pkce_supported missing", "scope: users:read\n", "pkce_supported", RulePKCERecommended, "pkce_supported is missing, which counts as false"},

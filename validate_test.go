@@ -31,13 +31,6 @@ func TestCompleteRegistrationHasNoFindings(t *testing.T) {
 	}
 }
 
-type severity int
-
-const (
-	isError severity = iota
-	isWarning
-)
-
 // TestRules breaks one rule at a time in an otherwise complete
 // registration and expects exactly that finding.
 func TestRules(t *testing.T) {
@@ -47,7 +40,7 @@ func TestRules(t *testing.T) {
 		envs   []Environment // nil: both
 		mutate func(r *Registration)
 		field  string
-		rule   string
+		rule   Rule
 		sev    severity
 		says   string // a piece of the message
 	}{
@@ -203,8 +196,8 @@ func TestRedirectURIs(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		uri        string
-		staging    string // rule expected in Staging; "" means accepted
-		production string
+		staging    Rule // rule expected in Staging; "" means accepted
+		production Rule
 	}{
 		{"https://client.example/callback", "", ""},
 		{"https://client.example/callback?tenant=1", "", ""},
@@ -266,7 +259,7 @@ func TestRedirectURIs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.uri, func(t *testing.T) {
 			t.Parallel()
-			for env, want := range map[Environment]string{Staging: tt.staging, Production: tt.production} {
+			for env, want := range map[Environment]Rule{Staging: tt.staging, Production: tt.production} {
 				r := complete()
 				r.RedirectURIs = []string{tt.uri}
 				report := r.Check(env)
@@ -372,51 +365,51 @@ func TestHostsAsBrowsersReadThem(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		uri  string
-		want []string // rules in Production; nil: accepted
+		want []Rule // rules in Production; nil: accepted
 	}{
 		// Loopback, spelled otherwise.
-		{"https://127.1/cb", []string{RuleLoopbackInProduction}},
-		{"https://127.0.1/cb", []string{RuleLoopbackInProduction}},
-		{"https://2130706433/cb", []string{RuleLoopbackInProduction}},
-		{"https://0x7f.1/cb", []string{RuleLoopbackInProduction}},
-		{"https://0X7F000001/cb", []string{RuleLoopbackInProduction}},
-		{"https://0177.0.0.1/cb", []string{RuleLoopbackInProduction}},
-		{"https://017700000001/cb", []string{RuleLoopbackInProduction}},
-		{"https://127.0.0.1./cb", []string{RuleLoopbackInProduction}},
-		{"https://127.255.255.254/cb", []string{RuleLoopbackInProduction}},
-		{"https://ｌｏｃａｌｈｏｓｔ/cb", []string{RuleLoopbackInProduction}},
-		{"https://LOCALHOST/cb", []string{RuleLoopbackInProduction}},
-		{"https://app.ｌｏｃａｌｈｏｓｔ/cb", []string{RuleLoopbackInProduction}},
-		{"https://localhost。/cb", []string{RuleLoopbackInProduction}},
-		{"https://１２７．０．０．１/cb", []string{RuleLoopbackInProduction}},
-		{"https://[::1]/cb", []string{RuleLoopbackInProduction}},
-		{"https://[::ffff:7f00:1]/cb", []string{RuleLoopbackInProduction}},
+		{"https://127.1/cb", []Rule{RuleLoopbackInProduction}},
+		{"https://127.0.1/cb", []Rule{RuleLoopbackInProduction}},
+		{"https://2130706433/cb", []Rule{RuleLoopbackInProduction}},
+		{"https://0x7f.1/cb", []Rule{RuleLoopbackInProduction}},
+		{"https://0X7F000001/cb", []Rule{RuleLoopbackInProduction}},
+		{"https://0177.0.0.1/cb", []Rule{RuleLoopbackInProduction}},
+		{"https://017700000001/cb", []Rule{RuleLoopbackInProduction}},
+		{"https://127.0.0.1./cb", []Rule{RuleLoopbackInProduction}},
+		{"https://127.255.255.254/cb", []Rule{RuleLoopbackInProduction}},
+		{"https://ｌｏｃａｌｈｏｓｔ/cb", []Rule{RuleLoopbackInProduction}},
+		{"https://LOCALHOST/cb", []Rule{RuleLoopbackInProduction}},
+		{"https://app.ｌｏｃａｌｈｏｓｔ/cb", []Rule{RuleLoopbackInProduction}},
+		{"https://localhost。/cb", []Rule{RuleLoopbackInProduction}},
+		{"https://１２７．０．０．１/cb", []Rule{RuleLoopbackInProduction}},
+		{"https://[::1]/cb", []Rule{RuleLoopbackInProduction}},
+		{"https://[::ffff:7f00:1]/cb", []Rule{RuleLoopbackInProduction}},
 		// The unspecified addresses reach this machine too.
-		{"https://0.0.0.0/cb", []string{RuleLoopbackInProduction}},
-		{"https://0/cb", []string{RuleLoopbackInProduction}},
-		{"https://0x0/cb", []string{RuleLoopbackInProduction}},
-		{"https://[::]/cb", []string{RuleLoopbackInProduction}},
-		{"https://[0:0:0:0:0:0:0:0]/cb", []string{RuleLoopbackInProduction}},
-		{"https://[::ffff:0.0.0.0]/cb", []string{RuleLoopbackInProduction}},
+		{"https://0.0.0.0/cb", []Rule{RuleLoopbackInProduction}},
+		{"https://0/cb", []Rule{RuleLoopbackInProduction}},
+		{"https://0x0/cb", []Rule{RuleLoopbackInProduction}},
+		{"https://[::]/cb", []Rule{RuleLoopbackInProduction}},
+		{"https://[0:0:0:0:0:0:0:0]/cb", []Rule{RuleLoopbackInProduction}},
+		{"https://[::ffff:0.0.0.0]/cb", []Rule{RuleLoopbackInProduction}},
 		// Pleo, spelled otherwise.
-		{"https://pleo。io/", []string{RulePleoDomain}},
-		{"https://pleo．io/", []string{RulePleoDomain}},
-		{"https://ｐｌｅｏ.io/", []string{RulePleoDomain}},
-		{"https://PLEO.IO/", []string{RulePleoDomain}},
-		{"https://app.pleo.io./", []string{RulePleoDomain}},
-		{"https://pl\u00adeo.io/", []string{RuleFormatCharacters, RulePleoDomain}},
-		{"https://ple\u200bo.io/", []string{RuleFormatCharacters, RulePleoDomain}},
-		{"https://pl%C2%ADeo.io/", []string{RuleFormatCharacters, RulePleoDomain}},
-		{"https://ⓟⓛⓔⓞ.io/", []string{RulePleoDomain}},
+		{"https://pleo。io/", []Rule{RulePleoDomain}},
+		{"https://pleo．io/", []Rule{RulePleoDomain}},
+		{"https://ｐｌｅｏ.io/", []Rule{RulePleoDomain}},
+		{"https://PLEO.IO/", []Rule{RulePleoDomain}},
+		{"https://app.pleo.io./", []Rule{RulePleoDomain}},
+		{"https://pl\u00adeo.io/", []Rule{RuleFormatCharacters, RulePleoDomain}},
+		{"https://ple\u200bo.io/", []Rule{RuleFormatCharacters, RulePleoDomain}},
+		{"https://pl%C2%ADeo.io/", []Rule{RuleFormatCharacters, RulePleoDomain}},
+		{"https://ⓟⓛⓔⓞ.io/", []Rule{RulePleoDomain}},
 		// Hosts a browser refuses.
-		{"https://0x100000000/cb", []string{RuleInvalidURI}},
-		{"https://256.256.256.256/cb", []string{RuleInvalidURI}},
-		{"https://1.2.3.4.5/cb", []string{RuleInvalidURI}},
-		{"https://08.1/cb", []string{RuleInvalidURI}},
-		{"https://client.09/cb", []string{RuleInvalidURI}},
-		{"https://xn--a.example/cb", []string{RuleInvalidURI}},
-		{"https://a\u200d.example/cb", []string{RuleInvalidURI}},
-		{"https://[fe80::1%25en0]/cb", []string{RuleInvalidURI}},
+		{"https://0x100000000/cb", []Rule{RuleInvalidURI}},
+		{"https://256.256.256.256/cb", []Rule{RuleInvalidURI}},
+		{"https://1.2.3.4.5/cb", []Rule{RuleInvalidURI}},
+		{"https://08.1/cb", []Rule{RuleInvalidURI}},
+		{"https://client.09/cb", []Rule{RuleInvalidURI}},
+		{"https://xn--a.example/cb", []Rule{RuleInvalidURI}},
+		{"https://a\u200d.example/cb", []Rule{RuleInvalidURI}},
+		{"https://[fe80::1%25en0]/cb", []Rule{RuleInvalidURI}},
 		// Not this machine, not Pleo: accepted.
 		{"https://bücher.example/cb", nil},
 		{"https://xn--bcher-kva.example/cb", nil},
@@ -440,7 +433,7 @@ func TestHostsAsBrowsersReadThem(t *testing.T) {
 					r.RedirectURIs = []string{tt.uri}
 				}
 				report := r.Check(Production)
-				var got []string
+				var got []Rule
 				for _, e := range report.Errors {
 					require.Equal(t, field, e.Field, "%v", e)
 					got = append(got, e.Rule)
@@ -455,7 +448,7 @@ func TestHostsAsBrowsersReadThem(t *testing.T) {
 // and [::1] as written may use http; other spellings of loopback may not.
 func TestStagingKeepsExactLoopbackSpellingForHTTP(t *testing.T) {
 	t.Parallel()
-	for uri, want := range map[string]string{
+	for uri, want := range map[string]Rule{
 		"http://localhost:8080/cb": "",
 		"http://127.0.0.1:8080/cb": "",
 		"http://[::1]:8080/cb":     "",
@@ -482,29 +475,29 @@ func TestBrandNameAsReadersSeeIt(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
-		want []string
+		want []Rule
 	}{
-		{"Ple\u200bo Sync", []string{RuleFormatCharacters, RulePleoBranding}},
-		{"P\u00adleo Sync", []string{RuleFormatCharacters, RulePleoBranding}},
-		{"Pl\u2060eo Sync", []string{RuleFormatCharacters, RulePleoBranding}},
-		{"\ufeffPleo Sync", []string{RuleFormatCharacters, RulePleoBranding}},
-		{"Ple\U000E0020o Sync", []string{RuleFormatCharacters, RulePleoBranding}},
-		{"P\u3164leo Sync", []string{RuleFormatCharacters, RulePleoBranding}},
-		{"Ｐｌｅｏ Sync", []string{RulePleoBranding}},
-		{"𝐏𝐥𝐞𝐨 Sync", []string{RulePleoBranding}},
-		{"ⓅⓁⒺⓄ Sync", []string{RulePleoBranding}},
-		{"Pléo Sync", []string{RulePleoBranding}},
-		{"Ple\u0301o Sync", []string{RulePleoBranding}},
-		{"\u0420leo Sync", []string{RulePleoBranding}},      // Cyrillic Er
-		{"Pl\u0435\u043e Sync", []string{RulePleoBranding}}, // Cyrillic ie, o
-		{"\u03a1LEO Sync", []string{RulePleoBranding}},      // Greek Rho
-		{"PIeo Sync", []string{RulePleoBranding}},           // capital I for l
-		{"Ple0 Sync", []string{RulePleoBranding}},           // zero for o
-		{"Sync \u202eoelP", []string{RuleFormatCharacters}}, // shows as "Sync Pleo", reversed
-		{"Sync \u200e", []string{RuleFormatCharacters}},     // not white space, so not untrimmed
-		{"Sync\u200fApp", []string{RuleFormatCharacters}},
-		{"Sync\u061cApp", []string{RuleFormatCharacters}},
-		{"Sync\u2066App\u2069", []string{RuleFormatCharacters}},
+		{"Ple\u200bo Sync", []Rule{RuleFormatCharacters, RulePleoBranding}},
+		{"P\u00adleo Sync", []Rule{RuleFormatCharacters, RulePleoBranding}},
+		{"Pl\u2060eo Sync", []Rule{RuleFormatCharacters, RulePleoBranding}},
+		{"\ufeffPleo Sync", []Rule{RuleFormatCharacters, RulePleoBranding}},
+		{"Ple\U000E0020o Sync", []Rule{RuleFormatCharacters, RulePleoBranding}},
+		{"P\u3164leo Sync", []Rule{RuleFormatCharacters, RulePleoBranding}},
+		{"Ｐｌｅｏ Sync", []Rule{RulePleoBranding}},
+		{"𝐏𝐥𝐞𝐨 Sync", []Rule{RulePleoBranding}},
+		{"ⓅⓁⒺⓄ Sync", []Rule{RulePleoBranding}},
+		{"Pléo Sync", []Rule{RulePleoBranding}},
+		{"Ple\u0301o Sync", []Rule{RulePleoBranding}},
+		{"\u0420leo Sync", []Rule{RulePleoBranding}},      // Cyrillic Er
+		{"Pl\u0435\u043e Sync", []Rule{RulePleoBranding}}, // Cyrillic ie, o
+		{"\u03a1LEO Sync", []Rule{RulePleoBranding}},      // Greek Rho
+		{"PIeo Sync", []Rule{RulePleoBranding}},           // capital I for l
+		{"Ple0 Sync", []Rule{RulePleoBranding}},           // zero for o
+		{"Sync \u202eoelP", []Rule{RuleFormatCharacters}}, // shows as "Sync Pleo", reversed
+		{"Sync \u200e", []Rule{RuleFormatCharacters}},     // not white space, so not untrimmed
+		{"Sync\u200fApp", []Rule{RuleFormatCharacters}},
+		{"Sync\u061cApp", []Rule{RuleFormatCharacters}},
+		{"Sync\u2066App\u2069", []Rule{RuleFormatCharacters}},
 		// Ordinary names stay valid.
 		{"Café Compta", nil},
 		{"Zürich Ledger", nil},
@@ -525,8 +518,8 @@ func TestBrandNameAsReadersSeeIt(t *testing.T) {
 	}
 }
 
-func rulesOf(findings []FieldError) []string {
-	var out []string
+func rulesOf(findings []FieldError) []Rule {
+	var out []Rule
 	for _, f := range findings {
 		out = append(out, f.Rule)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -52,47 +53,18 @@ errors, and prints the findings instead; warnings go to standard error.`)
 	return exitOK
 }
 
-// formRows are the form's parameters in the order and wording of Pleo's
-// "How to Register an OAuth 2.0 Client" page.
-func formRows(r *pleooauth.Registration) [][2]string {
-	pkce := "Not supported"
-	if r.PKCESupported {
-		pkce = "Supported"
-	}
-	subject := map[pleooauth.SubjectType]string{
-		pleooauth.SubjectNone:         "None",
-		pleooauth.SubjectCompany:      "Company",
-		pleooauth.SubjectOrganisation: "Organisation",
-	}[r.SubjectType.Canonical()]
-	return [][2]string{
-		{"Client Name", r.ClientName},
-		{"Client URI", r.ClientURI},
-		{"Logo", r.LogoURI},
-		{"Terms of Service", r.TOSURI},
-		{"Privacy Policy", r.PolicyURI},
-		{"Contacts", strings.Join(r.Contacts, " ")},
-		{"Initiation URI", r.InitiationURI},
-		{"Settings URI", r.SettingsURI},
-		{"Redirect URIs", strings.Join(r.RedirectURIs, " ")},
-		{"Scopes", strings.Join(strings.Fields(r.Scope), " ")},
-		{"PKCE Support", pkce},
-		{"Subject Type Preference", subject},
-	}
-}
-
 // writeMarkdownForm prints the form as a two-column Markdown table, padded
 // like the Example Registration table on Pleo's page. A parameter left
 // empty says so.
 func writeMarkdownForm(w io.Writer, r *pleooauth.Registration) {
-	rows := formRows(r)
+	var rows [][2]string
 	width := [2]int{len("Parameter"), len("Value")}
-	for i, row := range rows {
-		if row[1] == "" {
-			rows[i][1] = "(not set)"
-		}
-		rows[i][1] = strings.ReplaceAll(rows[i][1], "|", `\|`)
-		width[0] = max(width[0], len(row[0]))
-		width[1] = max(width[1], len(rows[i][1]))
+	for _, e := range r.Form() {
+		value := cmp.Or(e.Value, "(not set)")
+		value = strings.ReplaceAll(value, "|", `\|`)
+		rows = append(rows, [2]string{e.Label, value})
+		width[0] = max(width[0], len(e.Label))
+		width[1] = max(width[1], len(value))
 	}
 	fmt.Fprintf(w, "| %-*s | %-*s |\n", width[0], "Parameter", width[1], "Value")
 	fmt.Fprintf(w, "| %s | %s |\n", strings.Repeat("-", width[0]), strings.Repeat("-", width[1]))
