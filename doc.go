@@ -25,7 +25,8 @@
 // are what Pleo accepts but a partner should look at (a missing logo, a scope
 // the catalogue does not know). [Registration.Validate] returns the errors
 // alone, as a [ValidationErrors] matching [ErrInvalidRegistration]. Nothing
-// is fetched over the network; [CheckLogo] checks the logo image itself when
+// is fetched over the network; package
+// [github.com/partnerkit/pleooauth/logo] checks the logo image itself when
 // the partner has it at hand.
 //
 // # Credentials

@@ -3,7 +3,7 @@ package pleooauth
 import "errors"
 
 // Sentinel errors. Every error this package returns about a registration,
-// credentials, scopes, PKCE or a logo matches one of these with
+// credentials, scopes or PKCE matches one of these with
 // [errors.Is], so callers can branch on the cause without parsing text;
 // the errors of reading (a file, the network) are wrapped with %w. Package
 // connect has its own for the flow and connections.
@@ -58,7 +58,4 @@ var (
 	// ErrVerifierMismatch is returned by [VerifyS256] when the verifier does
 	// not hash to the challenge.
 	ErrVerifierMismatch = errors.New("pleooauth: PKCE code verifier does not match the challenge")
-
-	// ErrInvalidLogo is matched by every error [CheckLogo] returns.
-	ErrInvalidLogo = errors.New("pleooauth: invalid logo")
 )

@@ -13,7 +13,7 @@ func TestSentinelErrors(t *testing.T) {
 	sentinels := []error{
 		ErrInvalidRegistration, ErrSyntax, ErrUnknownEnvironment, ErrInvalidCredentials,
 		ErrMissingSecret, ErrUnexpectedSecret, ErrRedirectNotRegistered, ErrScopeNotRegistered,
-		ErrInvalidScope, ErrInvalidVerifier, ErrVerifierMismatch, ErrInvalidLogo,
+		ErrInvalidScope, ErrInvalidVerifier, ErrVerifierMismatch,
 	}
 	for i, err := range sentinels {
 		msg := err.Error()

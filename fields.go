@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // field describes one registration field. fields is the one place that
@@ -46,24 +47,34 @@ var fieldIndex = func() map[string]int {
 	return m
 }()
 
-// fieldPaths holds, for each entry of fields, the index path of the
+// fieldPaths returns, for each entry of fields, the index path of the
 // Registration's Go field whose json tag names it. A test checks that the
-// two agree, name for name and in order.
-var fieldPaths = func() [][]int {
-	paths := make([][]int, len(fields))
-	for _, sf := range reflect.VisibleFields(reflect.TypeFor[Registration]()) {
-		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
-		if i, ok := fieldIndex[name]; ok && !sf.Anonymous {
-			paths[i] = sf.Index
+// two agree, name for name and in order. It is built on first use, and not
+// by a package variable's initialiser: code reachable from package
+// initialisation that reflects on Registration would link every method of
+// Registration, and with them net/http, into programs that call none.
+func fieldPaths() [][]int {
+	fieldPathsOnce.Do(func() {
+		fieldPathsValue = make([][]int, len(fields))
+		for _, sf := range reflect.VisibleFields(reflect.TypeFor[Registration]()) {
+			name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+			if i, ok := fieldIndex[name]; ok && !sf.Anonymous {
+				fieldPathsValue[i] = sf.Index
+			}
 		}
-	}
-	return paths
-}()
+	})
+	return fieldPathsValue
+}
+
+var (
+	fieldPathsOnce  sync.Once
+	fieldPathsValue [][]int
+)
 
 // target returns a pointer to the Go field of r that fields[i] describes,
 // for decoding a JSON value into.
 func target(r *Registration, i int) any {
-	return reflect.ValueOf(r).Elem().FieldByIndex(fieldPaths[i]).Addr().Interface()
+	return reflect.ValueOf(r).Elem().FieldByIndex(fieldPaths()[i]).Addr().Interface()
 }
 
 // fieldRank orders a finding's field path ("redirect_uris[2]") for

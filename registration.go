@@ -49,7 +49,7 @@ type HumanReadable struct {
 
 	// LogoURI links to a "Square image (1:1 ratio) representing your
 	// application." Optional, but recommended. Check the image itself with
-	// [CheckLogo].
+	// package logo's Check.
 	LogoURI string `json:"logo_uri,omitempty"`
 
 	// TOSURI is a "Link to the legal agreement governing use of your app."

@@ -36,16 +36,26 @@ func (c *checker) tooMany(field string, n int) int {
 // name and short enough for Pleo's consent screen.
 const MaxClientNameLength = 100
 
-// structValidator is built once: validator's own documentation asks for a
-// single instance, because it caches what it learns about each struct.
-var structValidator = sync.OnceValue(func() *validator.Validate {
-	v := validator.New(validator.WithRequiredStructEnabled())
-	v.RegisterTagNameFunc(func(f reflect.StructField) string {
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		return name
+// structValidator returns the one validator: validator's own
+// documentation asks for a single instance, because it caches what it
+// learns about each struct. It is built on first use, and not by a package
+// variable's initialiser, so that validator is linked only into programs
+// that check a registration (see fieldPaths).
+func structValidator() *validator.Validate {
+	structValidatorOnce.Do(func() {
+		structValidatorValue = validator.New(validator.WithRequiredStructEnabled())
+		structValidatorValue.RegisterTagNameFunc(func(f reflect.StructField) string {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			return name
+		})
 	})
-	return v
-})
+	return structValidatorValue
+}
+
+var (
+	structValidatorOnce  sync.Once
+	structValidatorValue *validator.Validate
+)
 
 // Validate checks the registration for env and returns nil or a
 // [ValidationErrors] holding every error (not the warnings) at once. It is

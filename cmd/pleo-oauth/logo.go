@@ -14,7 +14,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/partnerkit/pleooauth"
+	"github.com/partnerkit/pleooauth/logo"
 )
 
 // Bounds on fetching a logo by URL. logoTimeout is a variable so that tests
@@ -57,21 +57,21 @@ that is not square or not an image, and 2 when the file or URL cannot be read.`)
 	if strings.HasPrefix(src, "https://") || strings.HasPrefix(src, "http://") {
 		data, err = fetchLogo(src)
 	} else {
-		data, err = readFile(src, "an image", pleooauth.MaxLogoBytes+1)
+		data, err = readFile(src, "an image", logo.MaxBytes+1)
 	}
-	// Reading stops one byte past the size bound, so that CheckLogo can
+	// Reading stops one byte past the size bound, so that logo.Check can
 	// refuse an image that is too large, naming the bound.
 	if err != nil {
 		// The message may hold what a server sent (its status line): print
 		// it with control characters escaped.
 		fmt.Fprintf(c.stderr, "pleo-oauth logo: %s\n", printable(err.Error()))
-		if errors.Is(err, pleooauth.ErrInvalidLogo) {
+		if errors.Is(err, logo.ErrInvalid) {
 			return exitFindings
 		}
 		return exitUsage
 	}
-	if err := pleooauth.CheckLogo(bytes.NewReader(data)); err != nil {
-		fmt.Fprintf(c.stdout, "%s: %s\n", src, strings.TrimPrefix(err.Error(), "pleooauth: "))
+	if err := logo.Check(bytes.NewReader(data)); err != nil {
+		fmt.Fprintf(c.stdout, "%s: %s\n", src, strings.TrimPrefix(err.Error(), "pleooauth/logo: "))
 		return exitFindings
 	}
 	fmt.Fprintf(c.stdout, "%s: square, as Pleo asks\n", src)
@@ -105,10 +105,10 @@ func fetchLogo(raw string) ([]byte, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%s: the server answered %s", raw, resp.Status)
 	}
-	if resp.ContentLength > pleooauth.MaxLogoBytes {
-		return nil, fmt.Errorf("%w: %s is %d bytes, over the %d MiB size bound", pleooauth.ErrInvalidLogo, raw, resp.ContentLength, pleooauth.MaxLogoBytes>>20)
+	if resp.ContentLength > logo.MaxBytes {
+		return nil, fmt.Errorf("%w: %s is %d bytes, over the %d MiB size bound", logo.ErrInvalid, raw, resp.ContentLength, logo.MaxBytes>>20)
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, pleooauth.MaxLogoBytes+1))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, logo.MaxBytes+1))
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 			return nil, fmt.Errorf("%s: gave up after %s (the time bound)", raw, logoTimeout)

@@ -1,4 +1,4 @@
-package pleooauth
+package logo
 
 import (
 	"bytes"
@@ -54,7 +54,7 @@ func webpLossless(w, h uint32) []byte {
 	return b.Bytes()
 }
 
-func TestCheckLogo(t *testing.T) {
+func TestCheck(t *testing.T) {
 	t.Parallel()
 	var jpg, gf bytes.Buffer
 	require.NoError(t, jpeg.Encode(&jpg, image.NewRGBA(image.Rect(0, 0, 64, 64)), nil))
@@ -105,12 +105,12 @@ func TestCheckLogo(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			err := CheckLogo(bytes.NewReader(tt.data))
+			err := Check(bytes.NewReader(tt.data))
 			if tt.says == "" {
 				assert.NoError(t, err)
 				return
 			}
-			require.ErrorIs(t, err, ErrInvalidLogo)
+			require.ErrorIs(t, err, ErrInvalid)
 			assert.Contains(t, err.Error(), tt.says)
 		})
 	}
@@ -119,18 +119,18 @@ func TestCheckLogo(t *testing.T) {
 func TestCheckLogoBounds(t *testing.T) {
 	t.Parallel()
 	// Over the byte bound: refused without reading on.
-	big := bytes.NewReader(append(encodePNG(t, 8, 8), make([]byte, MaxLogoBytes)...))
-	err := CheckLogo(big)
-	require.ErrorIs(t, err, ErrInvalidLogo)
+	big := bytes.NewReader(append(encodePNG(t, 8, 8), make([]byte, MaxBytes)...))
+	err := Check(big)
+	require.ErrorIs(t, err, ErrInvalid)
 	assert.Contains(t, err.Error(), "larger than 5 MiB")
 
 	// A bomb is judged from its header alone: there is no pixel data to
 	// decode, and it is still refused for its size.
-	err = CheckLogo(bytes.NewReader(pngHeader(8000, 4000)))
-	assert.ErrorIs(t, err, ErrInvalidLogo)
+	err = Check(bytes.NewReader(pngHeader(8000, 4000)))
+	assert.ErrorIs(t, err, ErrInvalid)
 	assert.Contains(t, err.Error(), "8000x4000 pixels")
 
 	// A deeply nested SVG prologue is given up on early.
-	err = CheckLogo(strings.NewReader(strings.Repeat("<!-- x -->", 100) + `<svg viewBox="0 0 1 1"/>`))
-	assert.ErrorIs(t, err, ErrInvalidLogo)
+	err = Check(strings.NewReader(strings.Repeat("<!-- x -->", 100) + `<svg viewBox="0 0 1 1"/>`))
+	assert.ErrorIs(t, err, ErrInvalid)
 }

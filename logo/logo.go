@@ -1,4 +1,10 @@
-package pleooauth
+// Package logo checks the image a Pleo OAuth 2.0 client registration links
+// to as its logo: Pleo asks for a "Square image (1:1 ratio) representing
+// your application."
+//
+// It is a package of its own so that a program importing pleooauth for its
+// registration and config does not link image decoders it never calls.
+package logo
 
 import (
 	"bytes"
@@ -19,31 +25,34 @@ import (
 	"golang.org/x/text/encoding/htmlindex"
 )
 
-// Bounds [CheckLogo] applies. Pleo states none beyond "Square image (1:1
+// Bounds [Check] applies. Pleo states none beyond "Square image (1:1
 // ratio)" and "high-resolution"; these are generous for a logo and keep a
 // huge or hostile file from costing more than a moment.
+// ErrInvalid is matched by every error [Check] returns.
+var ErrInvalid = errors.New("pleooauth/logo: invalid logo")
+
 const (
-	MaxLogoBytes = 5 << 20 // 5 MiB read at most
-	MaxLogoSide  = 8192    // pixels per side at most (raster images)
+	MaxBytes = 5 << 20 // 5 MiB read at most
+	MaxSide  = 8192    // pixels per side at most (raster images)
 )
 
-// CheckLogo reads a logo image and checks what Pleo asks of it: a "Square
+// Check reads a logo image and checks what Pleo asks of it: a "Square
 // image (1:1 ratio) representing your application." It accepts PNG, JPEG,
 // GIF, WebP and SVG. Raster images are checked from their header alone,
 // never decoded in full; an SVG is checked from its root element's viewBox
 // and its width and height, each of which, when given, must be square.
 //
-// Every error matches [ErrInvalidLogo] and says what is wrong.
-func CheckLogo(r io.Reader) error {
-	data, err := io.ReadAll(io.LimitReader(r, MaxLogoBytes+1))
+// Every error matches [ErrInvalid] and says what is wrong.
+func Check(r io.Reader) error {
+	data, err := io.ReadAll(io.LimitReader(r, MaxBytes+1))
 	if err != nil {
-		return fmt.Errorf("%w: reading it: %w", ErrInvalidLogo, err)
+		return fmt.Errorf("%w: reading it: %w", ErrInvalid, err)
 	}
-	if len(data) > MaxLogoBytes {
-		return fmt.Errorf("%w: it is larger than %d MiB", ErrInvalidLogo, MaxLogoBytes>>20)
+	if len(data) > MaxBytes {
+		return fmt.Errorf("%w: it is larger than %d MiB", ErrInvalid, MaxBytes>>20)
 	}
 	if len(data) == 0 {
-		return fmt.Errorf("%w: it is empty", ErrInvalidLogo)
+		return fmt.Errorf("%w: it is empty", ErrInvalid)
 	}
 	format, decodeConfig := rasterFormat(data)
 	if decodeConfig == nil {
@@ -51,15 +60,15 @@ func CheckLogo(r io.Reader) error {
 	}
 	cfg, err := decodeConfig(bytes.NewReader(data))
 	if err != nil {
-		return fmt.Errorf("%w: its %s header cannot be read: %w", ErrInvalidLogo, format, err)
+		return fmt.Errorf("%w: its %s header cannot be read: %w", ErrInvalid, format, err)
 	}
 	switch {
 	case cfg.Width <= 0 || cfg.Height <= 0:
-		return fmt.Errorf("%w: the %s image is %dx%d pixels; it has no area", ErrInvalidLogo, format, cfg.Width, cfg.Height)
-	case cfg.Width > MaxLogoSide || cfg.Height > MaxLogoSide:
-		return fmt.Errorf("%w: the %s image is %dx%d pixels; at most %d pixels a side are accepted", ErrInvalidLogo, format, cfg.Width, cfg.Height, MaxLogoSide)
+		return fmt.Errorf("%w: the %s image is %dx%d pixels; it has no area", ErrInvalid, format, cfg.Width, cfg.Height)
+	case cfg.Width > MaxSide || cfg.Height > MaxSide:
+		return fmt.Errorf("%w: the %s image is %dx%d pixels; at most %d pixels a side are accepted", ErrInvalid, format, cfg.Width, cfg.Height, MaxSide)
 	case cfg.Width != cfg.Height:
-		return fmt.Errorf("%w: the %s image is %dx%d pixels; Pleo asks for a square (1:1) image", ErrInvalidLogo, format, cfg.Width, cfg.Height)
+		return fmt.Errorf("%w: the %s image is %dx%d pixels; Pleo asks for a square (1:1) image", ErrInvalid, format, cfg.Width, cfg.Height)
 	}
 	return nil
 }
@@ -81,12 +90,13 @@ func rasterFormat(data []byte) (string, func(io.Reader) (image.Config, error)) {
 	return "", nil
 }
 
-var errNotSVG = fmt.Errorf("%w: it is not a PNG, JPEG, GIF, WebP or SVG image", ErrInvalidLogo)
+var errNotSVG = fmt.Errorf("%w: it is not a PNG, JPEG, GIF, WebP or SVG image", ErrInvalid)
 
 // checkSVG finds the root <svg> element and checks that its viewBox, and
 // its width and height when both are absolute lengths, are square.
 func checkSVG(data []byte) error {
-	dec := xml.NewDecoder(bytes.NewReader(bytes.TrimPrefix(data, utf8BOM)))
+	data = bytes.TrimPrefix(data, []byte("\uFEFF")) // a UTF-8 byte order mark
+	dec := xml.NewDecoder(bytes.NewReader(data))
 	// An XML declaration may name another encoding (ISO-8859-1 is common in
 	// files from older tools); read it by its WHATWG label.
 	dec.CharsetReader = func(label string, input io.Reader) (io.Reader, error) {
@@ -131,15 +141,15 @@ func checkSVG(data []byte) error {
 	if viewBox != "" {
 		f := strings.FieldsFunc(viewBox, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r' })
 		if len(f) != 4 {
-			return fmt.Errorf("%w: the SVG viewBox %q does not have four numbers", ErrInvalidLogo, viewBox)
+			return fmt.Errorf("%w: the SVG viewBox %q does not have four numbers", ErrInvalid, viewBox)
 		}
 		w, werr := strconv.ParseFloat(f[2], 64)
 		h, herr := strconv.ParseFloat(f[3], 64)
 		if werr != nil || herr != nil || !(w > 0) || !(h > 0) || math.IsInf(w, 0) || math.IsInf(h, 0) {
-			return fmt.Errorf("%w: the SVG viewBox %q needs a positive width and height", ErrInvalidLogo, viewBox)
+			return fmt.Errorf("%w: the SVG viewBox %q needs a positive width and height", ErrInvalid, viewBox)
 		}
 		if !square(w, h) {
-			return fmt.Errorf("%w: the SVG viewBox is %gx%g; Pleo asks for a square (1:1) image", ErrInvalidLogo, w, h)
+			return fmt.Errorf("%w: the SVG viewBox is %gx%g; Pleo asks for a square (1:1) image", ErrInvalid, w, h)
 		}
 		checked = true
 	}
@@ -147,14 +157,14 @@ func checkSVG(data []byte) error {
 	h, herr := svgLength(height)
 	if werr == nil && herr == nil {
 		if !square(w, h) {
-			return fmt.Errorf("%w: the SVG is %s by %s; Pleo asks for a square (1:1) image", ErrInvalidLogo, width, height)
+			return fmt.Errorf("%w: the SVG is %s by %s; Pleo asks for a square (1:1) image", ErrInvalid, width, height)
 		}
 		checked = true
 	} else if werr != nil && !errors.Is(werr, errRelative) || herr != nil && !errors.Is(herr, errRelative) {
-		return fmt.Errorf("%w: the SVG width %q or height %q is not a length", ErrInvalidLogo, width, height)
+		return fmt.Errorf("%w: the SVG width %q or height %q is not a length", ErrInvalid, width, height)
 	}
 	if !checked {
-		return fmt.Errorf("%w: the SVG has no viewBox and no absolute width and height, so its ratio cannot be checked; add a square viewBox", ErrInvalidLogo)
+		return fmt.Errorf("%w: the SVG has no viewBox and no absolute width and height, so its ratio cannot be checked; add a square viewBox", ErrInvalid)
 	}
 	return nil
 }
