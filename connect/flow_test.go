@@ -16,6 +16,7 @@ import (
 
 	"github.com/partnerkit/pleooauth"
 	"github.com/partnerkit/pleooauth/connect"
+	"github.com/partnerkit/pleooauth/internal/examplereg"
 	"github.com/partnerkit/pleooauth/pleooauthtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -28,16 +29,7 @@ const (
 )
 
 func testRegistration(redirect string) *pleooauth.Registration {
-	return &pleooauth.Registration{
-		HumanReadable: pleooauth.HumanReadable{
-			ClientName: "Example Client",
-			ClientURI:  "https://client.example/",
-			TOSURI:     "https://client.example/legal/tos.html",
-			PolicyURI:  "https://client.example/legal/privacy.pdf",
-			Contacts:   []string{"name.surname@example.io"},
-		},
-		Technical: pleooauth.Technical{RedirectURIs: []string{redirect}, Scope: "users:read", PKCESupported: true},
-	}
+	return examplereg.New("users:read", redirect)
 }
 
 type flowFixture struct {

@@ -33,6 +33,7 @@ import (
 	"github.com/partnerkit/pleooauth/connect"
 	"github.com/partnerkit/pleooauth/connect/pgstore"
 	"github.com/partnerkit/pleooauth/connect/sqlitestore"
+	"github.com/partnerkit/pleooauth/internal/examplereg"
 	"github.com/partnerkit/pleooauth/internal/pgtest"
 	"github.com/partnerkit/pleooauth/pleooauthtest"
 	"github.com/stretchr/testify/assert"
@@ -70,14 +71,7 @@ func TestMain(m *testing.M) {
 }
 
 func processRegistration() *pleooauth.Registration {
-	return &pleooauth.Registration{
-		HumanReadable: pleooauth.HumanReadable{
-			ClientName: "Example Client", ClientURI: "https://client.example/",
-			TOSURI: "https://client.example/legal/tos.html", PolicyURI: "https://client.example/legal/privacy.pdf",
-			Contacts: []string{"name.surname@example.io"},
-		},
-		Technical: pleooauth.Technical{RedirectURIs: []string{"https://client.example/oauth/callback"}, Scope: "users:read", PKCESupported: true},
-	}
+	return examplereg.New("users:read", "https://client.example/oauth/callback")
 }
 
 // processConfig is the client config every process uses.

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/partnerkit/pleooauth"
+	"github.com/partnerkit/pleooauth/internal/examplereg"
 	"golang.org/x/oauth2"
 )
 
@@ -22,7 +23,7 @@ func BenchmarkAuthorizeAndExchange(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	reg := registration("users:read", redirectURI)
+	reg := examplereg.New("users:read", redirectURI)
 	srv := NewServer(reg, creds)
 	defer srv.Close()
 	cfg, err := reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoint(srv.Endpoint()))

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/partnerkit/pleooauth"
+	"github.com/partnerkit/pleooauth/internal/examplereg"
 )
 
 // FuzzAuthorize sends arbitrary query strings to the authorization
@@ -27,7 +28,7 @@ func FuzzAuthorize(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	srv := NewUnstartedServer(registration("users:read export-jobs:read", redirectURI), creds)
+	srv := NewUnstartedServer(examplereg.New("users:read export-jobs:read", redirectURI), creds)
 	f.Fuzz(func(t *testing.T, query string) {
 		req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1"+AuthorizePath, nil)
 		req.URL.RawQuery = query
@@ -96,7 +97,7 @@ func FuzzToken(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	srv := NewUnstartedServer(registration("users:read", redirectURI), creds)
+	srv := NewUnstartedServer(examplereg.New("users:read", redirectURI), creds)
 	f.Fuzz(func(t *testing.T, body, user, pass string) {
 		req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1"+TokenPath, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/partnerkit/pleooauth"
+	"github.com/partnerkit/pleooauth/internal/examplereg"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
@@ -27,19 +28,6 @@ const (
 	otherSecret  = "other-secret-9876543210"
 	redirectURI  = "http://127.0.0.1:8080/oauth/callback"
 )
-
-func registration(scope string, redirects ...string) *pleooauth.Registration {
-	return &pleooauth.Registration{
-		HumanReadable: pleooauth.HumanReadable{
-			ClientName: "Example Client",
-			ClientURI:  "https://client.example/",
-			TOSURI:     "https://client.example/legal/tos.html",
-			PolicyURI:  "https://client.example/legal/privacy.pdf",
-			Contacts:   []string{"name.surname@example.io"},
-		},
-		Technical: pleooauth.Technical{RedirectURIs: redirects, Scope: scope, PKCESupported: true},
-	}
-}
 
 // fixture is a running server with two registered clients, the configs
 // the core builder makes for them, and a clock.
@@ -55,13 +43,13 @@ type fixture struct {
 
 func setup(t *testing.T, mutate func(r *pleooauth.Registration, c *pleooauth.Credentials), opts ...Option) *fixture {
 	t.Helper()
-	reg := registration("users:read export-jobs:read", redirectURI, "http://localhost:8080/oauth/callback")
+	reg := examplereg.New("users:read export-jobs:read", redirectURI, "http://localhost:8080/oauth/callback")
 	creds, err := pleooauth.NewCredentials(clientID, clientSecret)
 	require.NoError(t, err)
 	if mutate != nil {
 		mutate(reg, &creds)
 	}
-	other := registration("users:read", redirectURI)
+	other := examplereg.New("users:read", redirectURI)
 	otherCreds, err := pleooauth.NewCredentials(otherID, otherSecret)
 	require.NoError(t, err)
 
@@ -527,9 +515,9 @@ func TestNewServerPanicsOnBadFixtures(t *testing.T) {
 	creds, err := pleooauth.NewCredentials(clientID, clientSecret)
 	require.NoError(t, err)
 	assert.PanicsWithValue(t, "pleooauthtest: nil registration", func() { NewServer(nil, creds) })
-	bad := registration("users:read", "https://client.example/cb#fragment")
+	bad := examplereg.New("users:read", "https://client.example/cb#fragment")
 	assert.Panics(t, func() { NewServer(bad, creds) })
-	public := registration("users:read", redirectURI)
+	public := examplereg.New("users:read", redirectURI)
 	public.TokenEndpointAuthMethod = pleooauth.AuthNone
 	defer func() {
 		msg := recover()
@@ -544,7 +532,7 @@ func TestUnstartedServer(t *testing.T) {
 	t.Parallel()
 	creds, err := pleooauth.NewCredentials(clientID, clientSecret)
 	require.NoError(t, err)
-	reg := registration("users:read export-jobs:read", redirectURI)
+	reg := examplereg.New("users:read export-jobs:read", redirectURI)
 	srv := NewUnstartedServer(reg, creds)
 	srv.HandleAPI("GET /v1/export-jobs", pleooauth.ScopeExportJobsRead, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, `{"data":[]}`)
@@ -666,7 +654,7 @@ func TestCloseWaitsForRequestsInFlight(t *testing.T) {
 	t.Parallel()
 	creds, err := pleooauth.NewCredentials(clientID, clientSecret)
 	require.NoError(t, err)
-	srv := NewUnstartedServer(registration("users:read", redirectURI), creds)
+	srv := NewUnstartedServer(examplereg.New("users:read", redirectURI), creds)
 	started, done := make(chan struct{}), make(chan struct{})
 	srv.mux.HandleFunc("GET /slow", func(w http.ResponseWriter, _ *http.Request) {
 		close(started)

@@ -17,7 +17,8 @@ import (
 
 	"github.com/partnerkit/pleooauth"
 	"github.com/partnerkit/pleooauth/connect"
-	"github.com/partnerkit/pleooauth/examples/backend/app"
+	"github.com/partnerkit/pleooauth/internal/exampleapp"
+	"github.com/partnerkit/pleooauth/internal/examplereg"
 	"github.com/partnerkit/pleooauth/pleooauthtest"
 )
 
@@ -49,22 +50,9 @@ func demo(w io.Writer) error {
 	// first, since the registration names the first one's address.
 	instA, instB := httptest.NewUnstartedServer(nil), httptest.NewUnstartedServer(nil)
 	base := "http://" + instA.Listener.Addr().String()
-	reg := &pleooauth.Registration{
-		HumanReadable: pleooauth.HumanReadable{
-			ClientName: "Example Client",
-			ClientURI:  "https://client.example/",
-			LogoURI:    "https://client.example/logo.png",
-			TOSURI:     "https://client.example/legal/tos.html",
-			PolicyURI:  "https://client.example/legal/privacy.pdf",
-			Contacts:   []string{"name.surname@example.io"},
-		},
-		PleoSpecific: pleooauth.PleoSpecific{InitiationURI: base + app.ConnectPath, SettingsURI: base + app.SettingsPath},
-		Technical: pleooauth.Technical{
-			RedirectURIs:  []string{base + app.CallbackPath},
-			Scope:         "users:read",
-			PKCESupported: true,
-		},
-	}
+	reg := examplereg.New("users:read", base+exampleapp.CallbackPath)
+	reg.LogoURI = "https://client.example/logo.png"
+	reg.InitiationURI, reg.SettingsURI = base+exampleapp.ConnectPath, base+exampleapp.SettingsPath
 	report := reg.Check(pleooauth.Staging)
 	if err := report.Err(); err != nil {
 		return err
@@ -95,7 +83,7 @@ func demo(w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		backend, err := app.New(app.Config{Manager: mgr, FlowKey: flowKey, APIBaseURL: pleo.URL})
+		backend, err := exampleapp.New(exampleapp.Config{Manager: mgr, FlowKey: flowKey, APIBaseURL: pleo.URL})
 		if err != nil {
 			return err
 		}
@@ -201,7 +189,7 @@ func demo(w io.Writer) error {
 func signIn(base, name string) (*http.Client, error) {
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar, Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := browser.PostForm(base+app.SignInPath, url.Values{"name": {name}})
+	resp, err := browser.PostForm(base+exampleapp.SignInPath, url.Values{"name": {name}})
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +205,7 @@ func signIn(base, name string) (*http.Client, error) {
 // connectCompany starts at one instance, consents at Pleo for subject, and
 // comes back to another; it returns the connection's page.
 func connectCompany(browser *http.Client, pleo *pleooauthtest.Server, start, back, subject string) (string, string, error) {
-	resp, err := browser.Get(start + app.ConnectPath)
+	resp, err := browser.Get(start + exampleapp.ConnectPath)
 	if err != nil {
 		return "", "", err
 	}
@@ -248,7 +236,7 @@ func employees(browser *http.Client, page string) (int, error) {
 	}
 	defer resp.Body.Close()
 	var body struct {
-		Employees []app.Employee
+		Employees []exampleapp.Employee
 		Error     string
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {

@@ -47,7 +47,7 @@ import (
 	"github.com/partnerkit/pleooauth/connect"
 	"github.com/partnerkit/pleooauth/connect/pgstore"
 	"github.com/partnerkit/pleooauth/connect/sqlitestore"
-	"github.com/partnerkit/pleooauth/examples/backend/app"
+	"github.com/partnerkit/pleooauth/internal/exampleapp"
 	"github.com/partnerkit/pleooauth/pleooauthtest"
 	"golang.org/x/oauth2"
 )
@@ -99,12 +99,12 @@ func serve(ctx context.Context, registrationFile, addr, dbFile, pleoAddr string)
 	if err != nil {
 		return err
 	}
-	accounts, err := app.NewSQLAccounts(ctx, accountsDB)
+	accounts, err := exampleapp.NewSQLAccounts(ctx, accountsDB)
 	if err != nil {
 		return err
 	}
 
-	var cfg app.Config
+	var cfg exampleapp.Config
 	var opts []connect.Option
 	switch os.Getenv("PLEO_ENV") {
 	case "staging":
@@ -154,7 +154,7 @@ func serve(ctx context.Context, registrationFile, addr, dbFile, pleoAddr string)
 	}
 	cfg.FlowKey = flowKey
 	cfg.Accounts = accounts
-	backend, err := app.New(cfg)
+	backend, err := exampleapp.New(cfg)
 	if err != nil {
 		return err
 	}

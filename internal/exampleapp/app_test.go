@@ -1,4 +1,4 @@
-package app_test
+package exampleapp_test
 
 import (
 	"crypto/rand"
@@ -13,7 +13,8 @@ import (
 
 	"github.com/partnerkit/pleooauth"
 	"github.com/partnerkit/pleooauth/connect"
-	"github.com/partnerkit/pleooauth/examples/backend/app"
+	"github.com/partnerkit/pleooauth/internal/exampleapp"
+	"github.com/partnerkit/pleooauth/internal/examplereg"
 	"github.com/partnerkit/pleooauth/pleooauthtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -35,15 +36,8 @@ func setup(t *testing.T, opts ...pleooauthtest.Option) *fixture {
 	t.Helper()
 	backend := httptest.NewUnstartedServer(nil)
 	base := "http://" + backend.Listener.Addr().String()
-	reg := &pleooauth.Registration{
-		HumanReadable: pleooauth.HumanReadable{
-			ClientName: "Example Client", ClientURI: "https://client.example/",
-			TOSURI: "https://client.example/legal/tos.html", PolicyURI: "https://client.example/legal/privacy.pdf",
-			Contacts: []string{"name.surname@example.io"},
-		},
-		PleoSpecific: pleooauth.PleoSpecific{InitiationURI: base + app.ConnectPath, SettingsURI: base + app.SettingsPath},
-		Technical:    pleooauth.Technical{RedirectURIs: []string{base + app.CallbackPath}, Scope: "users:read", PKCESupported: true},
-	}
+	reg := examplereg.New("users:read", base+exampleapp.CallbackPath)
+	reg.InitiationURI, reg.SettingsURI = base+exampleapp.ConnectPath, base+exampleapp.SettingsPath
 	creds, err := pleooauth.NewCredentials("app-client", "app-secret-0123456789")
 	require.NoError(t, err)
 	clock := pleooauthtest.NewClock(time.Now())
@@ -56,7 +50,7 @@ func setup(t *testing.T, opts ...pleooauthtest.Option) *fixture {
 	mgr, err := connect.NewManager(cfg, connect.NewMemoryStore(), connect.WithKeys(key), connect.WithHTTPClient(pleo.Client()),
 		connect.WithIntrospectionURL(pleo.IntrospectionURL()), connect.WithAPIBaseURL(pleo.URL), connect.WithClock(clock.Now))
 	require.NoError(t, err)
-	a, err := app.New(app.Config{Manager: mgr, FlowKey: key, APIBaseURL: pleo.URL})
+	a, err := exampleapp.New(exampleapp.Config{Manager: mgr, FlowKey: key, APIBaseURL: pleo.URL})
 	require.NoError(t, err)
 	backend.Config.Handler = a
 	backend.Start()
@@ -75,7 +69,7 @@ type browser struct {
 func (f *fixture) browser(t *testing.T, name string) *browser {
 	jar, _ := cookiejar.New(nil)
 	b := &browser{t: t, f: f, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	resp, err := b.c.PostForm(f.backend.URL+app.SignInPath, url.Values{"name": {name}})
+	resp, err := b.c.PostForm(f.backend.URL+exampleapp.SignInPath, url.Values{"name": {name}})
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
@@ -95,7 +89,7 @@ func (b *browser) get(path string) (int, string) {
 // path the backend redirects to at the end.
 func (b *browser) connect(subject string) (int, string) {
 	b.t.Helper()
-	resp, err := b.c.Get(b.f.backend.URL + app.ConnectPath)
+	resp, err := b.c.Get(b.f.backend.URL + exampleapp.ConnectPath)
 	require.NoError(b.t, err)
 	resp.Body.Close()
 	require.Equal(b.t, http.StatusFound, resp.StatusCode)
@@ -113,14 +107,14 @@ func TestCustomersConnectTheirOwnCompanies(t *testing.T) {
 
 	status, where := alice.connect(company1)
 	require.Equal(t, http.StatusFound, status)
-	assert.Equal(t, app.ConnectionsPath+url.PathEscape(company1), where)
+	assert.Equal(t, exampleapp.ConnectionsPath+url.PathEscape(company1), where)
 	status, body := alice.get(where)
 	assert.Equal(t, http.StatusOK, status)
 	assert.Contains(t, body, company1)
 	assert.Contains(t, body, "Ada Lovelace", "the employees, from Pleo's API")
 
 	_, where2 := bob.connect(company2)
-	_, home := bob.get(app.HomePath)
+	_, home := bob.get(exampleapp.HomePath)
 	assert.Contains(t, home, company2)
 	assert.NotContains(t, home, company1, "bob does not see alice's connection")
 	status, _ = bob.get(where)
@@ -156,13 +150,7 @@ func TestRefreshAndReauthorization(t *testing.T) {
 	assert.Equal(t, 0, reuses)
 
 	// The grant dies at Pleo: the page offers to reconnect, not an error.
-	tok, err := f.mgr.Token(t.Context(), company1)
-	require.NoError(t, err)
-	req, _ := http.NewRequest(http.MethodDelete, f.pleo.URL+pleooauthtest.InstallationsPath, nil)
-	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	resp, err := f.pleo.Client().Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
+	uninstallAtPleo(t, f.pleo, f.mgr, company1)
 	status, body := alice.get(where)
 	assert.Equal(t, http.StatusOK, status)
 	assert.Contains(t, body, "Reconnect Pleo")
@@ -174,7 +162,7 @@ func TestRefreshAndReauthorization(t *testing.T) {
 
 func TestConnectNeedsSignInAndConsent(t *testing.T) {
 	f := setup(t, pleooauthtest.WithConsentDenied())
-	resp, err := http.Get(f.backend.URL + app.ConnectPath)
+	resp, err := http.Get(f.backend.URL + exampleapp.ConnectPath)
 	require.NoError(t, err)
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -184,6 +172,21 @@ func TestConnectNeedsSignInAndConsent(t *testing.T) {
 	alice := f.browser(t, "alice")
 	status, _ := alice.connect(company1)
 	assert.Equal(t, http.StatusForbidden, status)
-	_, home := alice.get(app.HomePath)
+	_, home := alice.get(exampleapp.HomePath)
 	assert.False(t, strings.Contains(home, company1))
+}
+
+// uninstallAtPleo ends a company's grant at Pleo, as a user uninstalling
+// the app from within Pleo does, with the connection's own access token.
+func uninstallAtPleo(t *testing.T, pleo *pleooauthtest.Server, mgr *connect.Manager, company string) {
+	t.Helper()
+	tok, err := mgr.Token(t.Context(), company)
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodDelete, pleo.URL+pleooauthtest.InstallationsPath, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	resp, err := pleo.Client().Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusNoContent, resp.StatusCode)
 }

@@ -1,11 +1,13 @@
-// Package app is the example integration backend: a partner's web app
+// Package exampleapp is the example integration backend: a partner's web app
 // whose customers each connect their own Pleo company. It serves the pages
 // a partner's backend serves for Pleo (the Initiation URI, the redirect
 // URI, the Settings URI), a page per connection that calls Pleo's API with
 // that connection's token, and disconnecting. Every instance over the same
-// store and keys serves every customer. It is used by examples/backend and
-// by 'pleo-oauth demo'.
-package app
+// store and keys serves every customer. examples/backend runs it as a
+// server and 'pleo-oauth demo' runs two instances of it in process; it is
+// internal so that the command does not import an example. A partner
+// starting from the example copies examples/backend and this package.
+package exampleapp
 
 import (
 	"crypto/hmac"

@@ -1,4 +1,4 @@
-package app_test
+package exampleapp_test
 
 // End-to-end tests in a real browser: Debian's Chromium, headless, driven
 // through the DevTools protocol (github.com/chromedp/chromedp). The backend
@@ -25,7 +25,8 @@ import (
 	"github.com/partnerkit/pleooauth"
 	"github.com/partnerkit/pleooauth/connect"
 	"github.com/partnerkit/pleooauth/connect/sqlitestore"
-	"github.com/partnerkit/pleooauth/examples/backend/app"
+	"github.com/partnerkit/pleooauth/internal/exampleapp"
+	"github.com/partnerkit/pleooauth/internal/examplereg"
 	"github.com/partnerkit/pleooauth/pleooauthtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -69,15 +70,8 @@ func setupBrowser(t *testing.T) *browserFixture {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	base := "http://localhost:" + strings.TrimPrefix(ln.Addr().String(), "127.0.0.1:")
-	reg := &pleooauth.Registration{
-		HumanReadable: pleooauth.HumanReadable{
-			ClientName: "Example Client", ClientURI: "https://client.example/",
-			TOSURI: "https://client.example/legal/tos.html", PolicyURI: "https://client.example/legal/privacy.pdf",
-			Contacts: []string{"name.surname@example.io"},
-		},
-		PleoSpecific: pleooauth.PleoSpecific{InitiationURI: base + app.ConnectPath, SettingsURI: base + app.SettingsPath},
-		Technical:    pleooauth.Technical{RedirectURIs: []string{base + app.CallbackPath}, Scope: "users:read", PKCESupported: true},
-	}
+	reg := examplereg.New("users:read", base+exampleapp.CallbackPath)
+	reg.InitiationURI, reg.SettingsURI = base+exampleapp.ConnectPath, base+exampleapp.SettingsPath
 	creds, err := pleooauth.NewCredentials("browser-client", "browser-secret-0123456789")
 	require.NoError(t, err)
 	pleo := pleooauthtest.NewServer(reg, creds, pleooauthtest.WithConsentPage(acme, globex))
@@ -91,9 +85,9 @@ func setupBrowser(t *testing.T) *browserFixture {
 	mgr, err := connect.NewManager(cfg, store, connect.WithKeys(key), connect.WithHTTPClient(pleo.Client()),
 		connect.WithIntrospectionURL(pleo.IntrospectionURL()), connect.WithAPIBaseURL(pleo.URL))
 	require.NoError(t, err)
-	accounts, err := app.NewSQLAccounts(t.Context(), store.DB())
+	accounts, err := exampleapp.NewSQLAccounts(t.Context(), store.DB())
 	require.NoError(t, err)
-	a, err := app.New(app.Config{Manager: mgr, FlowKey: key, APIBaseURL: pleo.URL, Accounts: accounts})
+	a, err := exampleapp.New(exampleapp.Config{Manager: mgr, FlowKey: key, APIBaseURL: pleo.URL, Accounts: accounts})
 	require.NoError(t, err)
 	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: a}}
 	srv.Start()
@@ -117,7 +111,7 @@ func setupBrowser(t *testing.T) *browserFixture {
 func (f *browserFixture) person(name string) context.Context {
 	ctx, cancel := chromedp.NewContext(f.browser, chromedp.WithNewBrowserContext())
 	f.t.Cleanup(cancel)
-	f.do(ctx, chromedp.Navigate(f.base+app.HomePath), chromedp.WaitVisible(chromedp.ID("name")))
+	f.do(ctx, chromedp.Navigate(f.base+exampleapp.HomePath), chromedp.WaitVisible(chromedp.ID("name")))
 	f.check(ctx, "sign-in")
 	f.do(ctx, chromedp.SendKeys(chromedp.ID("name"), name), chromedp.Click(chromedp.CSS("form button")),
 		chromedp.WaitVisible(`//p[contains(., "Signed in as")]`))
@@ -219,7 +213,7 @@ func TestBrowserCustomersConnectTheirOwnCompanies(t *testing.T) {
 	f.check(alice, "home")
 	f.connectCompany(alice, "Connect a Pleo company", acme, true)
 	aliceConn := f.location(alice).Path
-	assert.Equal(t, app.ConnectionsPath+acme.Subject, aliceConn)
+	assert.Equal(t, exampleapp.ConnectionsPath+acme.Subject, aliceConn)
 	f.check(alice, "connection")
 	body := f.text(alice)
 	for _, want := range []string{acme.Subject, "active", "users:read", "Ada Lovelace", "Grace Hopper"} {
@@ -230,23 +224,23 @@ func TestBrowserCustomersConnectTheirOwnCompanies(t *testing.T) {
 	bob := f.person("bob")
 	f.connectCompany(bob, "Connect a Pleo company", globex, true)
 	bobConn := f.location(bob).Path
-	assert.Equal(t, app.ConnectionsPath+globex.Subject, bobConn)
+	assert.Equal(t, exampleapp.ConnectionsPath+globex.Subject, bobConn)
 
 	// Neither sees the other's connection.
-	f.do(bob, chromedp.Navigate(f.base+app.HomePath), chromedp.WaitVisible(chromedp.CSS("h1")))
+	f.do(bob, chromedp.Navigate(f.base+exampleapp.HomePath), chromedp.WaitVisible(chromedp.CSS("h1")))
 	body = f.text(bob)
 	assert.Contains(t, body, globex.Subject)
 	assert.NotContains(t, body, acme.Subject)
 	f.do(bob, chromedp.Navigate(f.base+aliceConn), chromedp.WaitVisible(chromedp.CSS("h1")))
 	f.check(bob, "not-found")
 	assert.Contains(t, f.text(bob), "You have no such connection")
-	f.do(alice, chromedp.Navigate(f.base+app.HomePath), chromedp.WaitVisible(chromedp.CSS("h1")))
+	f.do(alice, chromedp.Navigate(f.base+exampleapp.HomePath), chromedp.WaitVisible(chromedp.CSS("h1")))
 	assert.NotContains(t, f.text(alice), globex.Subject)
 
 	// Alice disconnects; Bob's connection is untouched.
 	f.do(alice, chromedp.Navigate(f.base+aliceConn), chromedp.WaitVisible(chromedp.CSS("h1")),
 		chromedp.Click(`//button[normalize-space()="Disconnect"]`))
-	for f.location(alice).Path != app.HomePath { // the disconnect redirects home
+	for f.location(alice).Path != exampleapp.HomePath { // the disconnect redirects home
 		time.Sleep(20 * time.Millisecond)
 	}
 	f.do(alice, chromedp.Navigate(f.base+aliceConn), chromedp.WaitVisible(`//button[normalize-space()="Reconnect Pleo"]`))
@@ -257,13 +251,7 @@ func TestBrowserCustomersConnectTheirOwnCompanies(t *testing.T) {
 
 	// Pleo revokes Bob's grant: his page offers to reconnect, and
 	// reconnecting brings the employees back.
-	tok, err := f.mgr.Token(t.Context(), globex.Subject)
-	require.NoError(t, err)
-	req, _ := http.NewRequest(http.MethodDelete, f.pleo.URL+pleooauthtest.InstallationsPath, nil)
-	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	resp, err := f.pleo.Client().Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
+	uninstallAtPleo(t, f.pleo, f.mgr, globex.Subject)
 	f.do(bob, chromedp.Navigate(f.base+bobConn), chromedp.WaitVisible(`//button[normalize-space()="Reconnect Pleo"]`))
 	f.check(bob, "reauthorization-required")
 	assert.Contains(t, f.text(bob), "reauthorization_required")
@@ -272,7 +260,7 @@ func TestBrowserCustomersConnectTheirOwnCompanies(t *testing.T) {
 	assert.Contains(t, f.text(bob), "Ada Lovelace")
 
 	// Alice denies consent: a page says so, and nothing is connected.
-	f.do(alice, chromedp.Navigate(f.base+app.HomePath), chromedp.WaitVisible(chromedp.CSS("h1")))
+	f.do(alice, chromedp.Navigate(f.base+exampleapp.HomePath), chromedp.WaitVisible(chromedp.CSS("h1")))
 	f.connectCompany(alice, "Connect a Pleo company", acme, false)
 	f.check(alice, "denied")
 	assert.Contains(t, f.text(alice), "You chose not to connect Pleo")
