@@ -43,145 +43,224 @@ prints each step.`)
 	return exitOK
 }
 
+// demo runs the demo's steps in order, printing a line for each, and stops
+// at the first that fails.
 func demo(w io.Writer) error {
-	step := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	d := &demoRun{}
+	defer d.close()
+	steps := []struct {
+		name string
+		run  func() (string, error)
+	}{
+		{"registration", d.register},
+		{"servers", d.startServers},
+		{"connect", d.connectFirst},
+		{"second company", d.connectSecond},
+		{"API call", d.callAPI},
+		{"isolation", d.isolation},
+		{"refresh", d.refresh},
+		{"reuse", d.reuse},
+		{"disconnect", d.disconnect},
+	}
+	for i, step := range steps {
+		line, err := step.run()
+		if err != nil {
+			return fmt.Errorf("%s: %w", step.name, err)
+		}
+		fmt.Fprintf(w, "%d. %-14s %s\n", i+1, step.name, line)
+	}
+	return nil
+}
 
-	// Two backend instances behind one redirect URI: their listeners
-	// first, since the registration names the first one's address.
-	instA, instB := httptest.NewUnstartedServer(nil), httptest.NewUnstartedServer(nil)
-	base := "http://" + instA.Listener.Addr().String()
-	reg := examplereg.New("users:read", base+exampleapp.CallbackPath)
-	reg.LogoURI = "https://client.example/logo.png"
-	reg.InitiationURI, reg.SettingsURI = base+exampleapp.ConnectPath, base+exampleapp.SettingsPath
-	report := reg.Check(pleooauth.Staging)
+// The two Pleo companies the demo's customers connect.
+const (
+	demoCompany1 = "urn:pleo:company:11111111-1111-4111-8111-111111111111"
+	demoCompany2 = "urn:pleo:company:22222222-2222-4222-8222-222222222222"
+)
+
+// demoRun is what the steps share: the fake Pleo, two instances of the
+// example backend over one store, and the two customers' browsers.
+type demoRun struct {
+	instA, instB *httptest.Server
+	reg          *pleooauth.Registration
+	clock        *pleooauthtest.Clock
+	creds        pleooauth.Credentials
+	pleo         *pleooauthtest.Server
+	mgrs         []*connect.Manager
+	alice, bob   *http.Client
+	path1, path2 string // each customer's connection page
+}
+
+func (d *demoRun) close() {
+	for _, srv := range []*httptest.Server{d.instA, d.instB} {
+		if srv != nil {
+			srv.Close()
+		}
+	}
+	if d.pleo != nil {
+		d.pleo.Close()
+	}
+}
+
+// register makes the registration: two backend instances behind one
+// redirect URI, their listeners first, since it names the first one's
+// address.
+func (d *demoRun) register() (string, error) {
+	d.instA, d.instB = httptest.NewUnstartedServer(nil), httptest.NewUnstartedServer(nil)
+	base := "http://" + d.instA.Listener.Addr().String()
+	d.reg = examplereg.New("users:read", base+exampleapp.CallbackPath)
+	d.reg.LogoURI = "https://client.example/logo.png"
+	d.reg.InitiationURI, d.reg.SettingsURI = base+exampleapp.ConnectPath, base+exampleapp.SettingsPath
+	report := d.reg.Check(pleooauth.Staging)
 	if err := report.Err(); err != nil {
-		return err
+		return "", err
 	}
-	step("1. registration   valid for staging (%s), redirect URI %s", count(len(report.Warnings), "warning"), reg.RedirectURIs[0])
+	return fmt.Sprintf("valid for staging (%s), redirect URI %s", count(len(report.Warnings), "warning"), d.reg.RedirectURIs[0]), nil
+}
 
-	// One clock for the fake Pleo and the backends, so that the demo can
-	// skip ahead to the access tokens' expiry.
-	clock := pleooauthtest.NewClock(time.Now())
-	creds, err := pleooauth.NewCredentials("demo-client", rand.Text())
-	if err != nil {
-		return err
+// startServers starts the fake Pleo and both instances. One clock serves
+// them all, so that the demo can skip ahead to the access tokens' expiry.
+func (d *demoRun) startServers() (string, error) {
+	d.clock = pleooauthtest.NewClock(time.Now())
+	var err error
+	if d.creds, err = pleooauth.NewCredentials("demo-client", rand.Text()); err != nil {
+		return "", err
 	}
-	pleo := pleooauthtest.NewServer(reg, creds, pleooauthtest.WithClock(clock.Now))
-	defer pleo.Close()
-	cfg, err := reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoint(pleo.Endpoint()))
+	d.pleo = pleooauthtest.NewServer(d.reg, d.creds, pleooauthtest.WithClock(d.clock.Now))
+	cfg, err := d.reg.OAuth2Config(pleooauth.Staging, d.creds, pleooauth.WithEndpoint(d.pleo.Endpoint()))
 	if err != nil {
-		return err
+		return "", err
 	}
 	flowKey, tokenKey := make([]byte, 32), make([]byte, 32)
 	_, _ = rand.Read(flowKey)
 	_, _ = rand.Read(tokenKey)
 	store := connect.NewMemoryStore() // one store for both instances
-	var mgrs []*connect.Manager
-	for _, inst := range []*httptest.Server{instA, instB} {
-		mgr, err := connect.NewManager(cfg, store, connect.WithKeys(tokenKey), connect.WithHTTPClient(pleo.Client()),
-			connect.WithIntrospectionURL(pleo.IntrospectionURL()), connect.WithAPIBaseURL(pleo.URL), connect.WithClock(clock.Now))
+	for _, inst := range []*httptest.Server{d.instA, d.instB} {
+		mgr, err := connect.NewManager(cfg, store, connect.WithKeys(tokenKey), connect.WithHTTPClient(d.pleo.Client()),
+			connect.WithIntrospectionURL(d.pleo.IntrospectionURL()), connect.WithAPIBaseURL(d.pleo.URL), connect.WithClock(d.clock.Now))
 		if err != nil {
-			return err
+			return "", err
 		}
-		backend, err := exampleapp.New(exampleapp.Config{Manager: mgr, FlowKey: flowKey, APIBaseURL: pleo.URL})
+		backend, err := exampleapp.New(exampleapp.Config{Manager: mgr, FlowKey: flowKey, APIBaseURL: d.pleo.URL})
 		if err != nil {
-			return err
+			return "", err
 		}
 		inst.Config.Handler = backend
 		inst.Start()
-		defer inst.Close()
-		mgrs = append(mgrs, mgr)
+		d.mgrs = append(d.mgrs, mgr)
 	}
-	step("2. servers        fake Pleo at %s; backend instances A at %s and B at %s, one store", pleo.URL, instA.URL, instB.URL)
+	return fmt.Sprintf("fake Pleo at %s; backend instances A at %s and B at %s, one store", d.pleo.URL, d.instA.URL, d.instB.URL), nil
+}
 
-	const company1 = "urn:pleo:company:11111111-1111-4111-8111-111111111111"
-	const company2 = "urn:pleo:company:22222222-2222-4222-8222-222222222222"
-	alice, err := signIn(instA.URL, "alice")
-	if err != nil {
-		return err
+func (d *demoRun) connectFirst() (string, error) {
+	var err error
+	if d.alice, err = signIn(d.instA.URL, "alice"); err != nil {
+		return "", err
 	}
-	path1, scope, err := connectCompany(alice, pleo, instA.URL, instB.URL, company1)
-	if err != nil {
-		return err
+	var scope string
+	if d.path1, scope, err = connectCompany(d.alice, d.pleo, d.instA.URL, d.instB.URL, demoCompany1); err != nil {
+		return "", err
 	}
-	step("3. connect        alice connects company 1 at A (PKCE S256, scope %s); Pleo sends her back to B, which completes it: %s", scope, path1)
+	return fmt.Sprintf("alice connects company 1 at A (PKCE S256, scope %s); Pleo sends her back to B, which completes it: %s", scope, d.path1), nil
+}
 
-	bob, err := signIn(instB.URL, "bob")
-	if err != nil {
-		return err
+func (d *demoRun) connectSecond() (string, error) {
+	var err error
+	if d.bob, err = signIn(d.instB.URL, "bob"); err != nil {
+		return "", err
 	}
-	path2, _, err := connectCompany(bob, pleo, instB.URL, instB.URL, company2)
-	if err != nil {
-		return err
+	if d.path2, _, err = connectCompany(d.bob, d.pleo, d.instB.URL, d.instB.URL, demoCompany2); err != nil {
+		return "", err
 	}
-	step("4. second company bob connects company 2 at B; the store holds two connections, one per company")
+	return "bob connects company 2 at B; the store holds two connections, one per company", nil
+}
 
-	n, err := employees(alice, instB.URL+path1)
+func (d *demoRun) callAPI() (string, error) {
+	n, err := employees(d.alice, d.instB.URL+d.path1)
 	if err != nil {
-		return err
+		return "", err
 	}
-	step("5. API call       alice asks B for company 1's employees: GET /v2/employees with company 1's token: %d employees", n)
+	return fmt.Sprintf("alice asks B for company 1's employees: GET /v2/employees with company 1's token: %d employees", n), nil
+}
 
-	status, err := statusOf(bob, instA.URL+path1+"/employees.json")
+func (d *demoRun) isolation() (string, error) {
+	status, err := statusOf(d.bob, d.instA.URL+d.path1+"/employees.json")
 	if err != nil {
-		return err
+		return "", err
 	}
-	step("6. isolation      bob asks for company 1's connection: %d; each customer sees only their own", status)
+	return fmt.Sprintf("bob asks for company 1's connection: %d; each customer sees only their own", status), nil
+}
 
-	clock.Advance(16 * time.Minute)
-	before, _ := pleo.RefreshStats()
+// refresh skips past the access tokens' expiry and asks both instances
+// for company 1's token at once.
+func (d *demoRun) refresh() (string, error) {
+	d.clock.Advance(16 * time.Minute)
+	before, _ := d.pleo.RefreshStats()
 	var wg sync.WaitGroup
 	errs := make([]error, 10)
 	for i := range errs {
-		wg.Go(func() { _, errs[i] = mgrs[i%2].Token(context.Background(), company1) })
+		wg.Go(func() { _, errs[i] = d.mgrs[i%2].Token(context.Background(), demoCompany1) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return err
+		return "", err
 	}
-	after, reuses := pleo.RefreshStats()
-	step("7. refresh        16 minutes later, 10 calls on A and B at once for company 1: %d refresh at Pleo, %d reuse; the rotated refresh token is saved, sealed", after-before, reuses)
+	after, reuses := d.pleo.RefreshStats()
+	return fmt.Sprintf("16 minutes later, 10 calls on A and B at once for company 1: %d refresh at Pleo, %d reuse; the rotated refresh token is saved, sealed", after-before, reuses), nil
+}
 
-	// Pleo's rule, shown: presenting an old refresh token revokes the
-	// grant. Here a stray copy of company 2's grant does it.
-	tok2, err := mgrs[1].Token(context.Background(), company2)
+// reuse shows Pleo's rule: presenting an old refresh token revokes the
+// grant. Here a stray copy of company 2's grant does it.
+func (d *demoRun) reuse() (string, error) {
+	tok2, err := d.mgrs[1].Token(context.Background(), demoCompany2)
 	if err != nil {
-		return err
+		return "", err
 	}
-	old := tok2.RefreshToken
 	for range 2 {
-		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {old}}
-		req, _ := http.NewRequest(http.MethodPost, pleo.Endpoint().TokenURL, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth(url.QueryEscape(creds.ClientID), url.QueryEscape(creds.ClientSecret.Reveal()))
-		resp, err := pleo.Client().Do(req)
-		if err != nil {
-			return err
+		if err := d.refreshElsewhere(tok2.RefreshToken); err != nil {
+			return "", err
 		}
-		resp.Body.Close()
 	}
-	clock.Advance(16 * time.Minute)
-	status, err = statusOf(bob, instB.URL+path2+"/employees.json")
+	d.clock.Advance(16 * time.Minute)
+	status, err := statusOf(d.bob, d.instB.URL+d.path2+"/employees.json")
 	if err != nil {
-		return err
+		return "", err
 	}
-	c2, err := mgrs[0].Get(context.Background(), company2)
+	c2, err := d.mgrs[0].Get(context.Background(), demoCompany2)
 	if err != nil {
-		return err
+		return "", err
 	}
-	step("8. reuse          a refresh token used twice elsewhere: Pleo revokes company 2's grant; B answers %d and the connection is %s", status, c2.Status)
+	return fmt.Sprintf("a refresh token used twice elsewhere: Pleo revokes company 2's grant; B answers %d and the connection is %s", status, c2.Status), nil
+}
 
-	resp, err := alice.Post(instA.URL+path1+"/disconnect", "", nil)
+// refreshElsewhere presents a refresh token at Pleo's token endpoint
+// outside the backends, as a stray copy of a grant would.
+func (d *demoRun) refreshElsewhere(refreshToken string) error {
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}}
+	req, err := http.NewRequest(http.MethodPost, d.pleo.Endpoint().TokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
 		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(d.creds.ClientID), url.QueryEscape(d.creds.ClientSecret.Reveal()))
+	resp, err := d.pleo.Client().Do(req)
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
+}
+
+func (d *demoRun) disconnect() (string, error) {
+	resp, err := d.alice.Post(d.instA.URL+d.path1+"/disconnect", "", nil)
+	if err != nil {
+		return "", err
 	}
 	resp.Body.Close()
-	c1, err := mgrs[1].Get(context.Background(), company1)
+	c1, err := d.mgrs[1].Get(context.Background(), demoCompany1)
 	if err != nil {
-		return err
+		return "", err
 	}
-	step("9. disconnect     alice disconnects company 1 at A: Pleo's DELETE /v1/installations/me revokes its tokens, and B sees it %s", c1.Status)
-	return nil
+	return fmt.Sprintf("alice disconnects company 1 at A: Pleo's DELETE /v1/installations/me revokes its tokens, and B sees it %s", c1.Status), nil
 }
 
 // signIn makes a customer's browser (cookies kept, no redirects followed)

@@ -33,12 +33,12 @@ errors, and prints the findings instead; warnings go to standard error.`)
 	res := validateFile(c, args[0], env, false)
 	if res.status != exitOK {
 		// The findings go to stderr: stdout is for the form alone.
-		writeText(&cli{stdout: c.stderr, color: false}, res, false)
+		writeText(c.stderr, false, res, false)
 		return res.status
 	}
 	if len(res.Warnings) > 0 {
 		fmt.Fprintf(c.stderr, "%s: %s to look at before submitting:\n", res.File, count(len(res.Warnings), "warning"))
-		writeFindings(&cli{color: false}, c.stderr, nil, res.Warnings)
+		writeFindings(c.stderr, false, nil, res.Warnings)
 	}
 	if *format == "json" {
 		reg := *res.reg

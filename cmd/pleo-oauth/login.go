@@ -24,15 +24,60 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// loginEndpoint, when set, replaces Pleo's Staging endpoint; tests point it
-// at a pleooauthtest server. loginHTTPClient is the client for its token
-// endpoint.
-var (
-	loginEndpoint   *oauth2.Endpoint
-	loginHTTPClient *http.Client
-)
-
 func runLogin(c *cli, args []string) int {
+	l, status, carryOn := parseLogin(c, args)
+	if !carryOn {
+		return status
+	}
+	err := l.configure()
+	var tok *oauth2.Token
+	if err == nil {
+		tok, err = l.authorize()
+	}
+	if err == nil {
+		err = l.save(tok)
+	}
+	var e *exitError
+	if errors.As(err, &e) {
+		if e.msg != "" {
+			fmt.Fprintf(c.stderr, "pleo-oauth login: %s\n", e.msg)
+		}
+		return e.status
+	}
+	return exitOK
+}
+
+// exitError ends a command with its status, after printing msg (when not
+// empty) to standard error.
+type exitError struct {
+	status int
+	msg    string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func exitf(status int, format string, args ...any) error {
+	return &exitError{status, fmt.Sprintf(format, args...)}
+}
+
+// login is one run of the login command: what its flags and the
+// registration set up, and the config built from them.
+type login struct {
+	c           *cli
+	env         pleooauth.Environment
+	regFile     string
+	out         string
+	timeout     time.Duration
+	noBrowser   bool
+	reg         *pleooauth.Registration
+	rawRedirect string   // the registered redirect URI, as written
+	redirect    *url.URL // the same, parsed
+	cfg         *oauth2.Config
+}
+
+// parseLogin reads the flags. It returns carryOn false with the status to
+// stop with, having printed why.
+func parseLogin(c *cli, args []string) (l *login, status int, carryOn bool) {
 	fs := newFlagSet(c, "login", `Login runs the authorization code flow with PKCE from this machine against
 Pleo's Staging environment (RFC 8252, native apps): it listens on the
 registration's loopback redirect URI, prints (and on a desktop opens) the
@@ -41,98 +86,112 @@ code, and writes the tokens to a file readable by you only (0600). It prints
 their expiry and scopes, never the tokens. The credentials come from
 PLEO_CLIENT_ID and PLEO_CLIENT_SECRET or PLEO_CLIENT_SECRET_FILE.`)
 	envName := fs.String("env", "staging", "environment: staging (loopback redirect URIs exist only there)")
-	regFile := fs.String("registration", "", "the registration manifest (required)")
-	out := fs.String("out", "pleo-tokens.json", "file to write the tokens to")
-	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for the browser to come back")
-	noBrowser := fs.Bool("no-browser", false, "only print the URL; do not open a browser")
-	args, status, carryOn := parseFlags(c, fs, args)
+	l = &login{c: c}
+	fs.StringVar(&l.regFile, "registration", "", "the registration manifest (required)")
+	fs.StringVar(&l.out, "out", "pleo-tokens.json", "file to write the tokens to")
+	fs.DurationVar(&l.timeout, "timeout", 5*time.Minute, "how long to wait for the browser to come back")
+	fs.BoolVar(&l.noBrowser, "no-browser", false, "only print the URL; do not open a browser")
+	args, status, carryOn = parseFlags(c, fs, args)
 	if !carryOn {
-		return status
+		return nil, status, false
 	}
-	env, err := pleooauth.ParseEnvironment(*envName)
-	if err != nil {
-		return usageError(c, fs, "--env %q: use staging", *envName)
+	var err error
+	if l.env, err = pleooauth.ParseEnvironment(*envName); err != nil {
+		return nil, usageError(c, fs, "--env %q: use staging", *envName), false
 	}
-	if env != pleooauth.Staging {
-		return usageError(c, fs, "login needs a loopback redirect URI, which Pleo allows in Staging only")
+	if l.env != pleooauth.Staging {
+		return nil, usageError(c, fs, "login needs a loopback redirect URI, which Pleo allows in Staging only"), false
 	}
-	if *regFile == "" || len(args) != 0 {
-		return usageError(c, fs, "give --registration FILE and no other arguments")
+	if l.regFile == "" || len(args) != 0 {
+		return nil, usageError(c, fs, "give --registration FILE and no other arguments"), false
 	}
-	fail := func(status int, format string, args ...any) int {
-		fmt.Fprintf(c.stderr, "pleo-oauth login: "+format+"\n", args...)
-		return status
-	}
+	return l, exitOK, true
+}
 
-	res := validateFile(c, *regFile, env, false)
+// configure reads and checks the registration, finds its loopback redirect
+// URI, reads the credentials and builds the config.
+func (l *login) configure() error {
+	res := validateFile(l.c, l.regFile, l.env, false)
 	if res.status != exitOK {
-		writeText(&cli{stdout: c.stderr}, res, false)
-		return res.status
+		writeText(l.c.stderr, false, res, false)
+		return &exitError{status: res.status}
 	}
-	rawRedirect, redirect := loopbackRedirect(res.reg)
-	if redirect == nil {
-		return fail(exitUsage, "the registration has no loopback redirect URI (http://localhost, 127.0.0.1 or [::1] with a port) to listen on")
+	l.reg = res.reg
+	l.rawRedirect, l.redirect = loopbackRedirect(l.reg)
+	if l.redirect == nil {
+		return exitf(exitUsage, "the registration has no loopback redirect URI (http://localhost, 127.0.0.1 or [::1] with a port) to listen on")
 	}
 	creds, err := pleooauth.CredentialsFromEnv()
 	if err != nil {
-		return fail(exitUsage, "%v", err)
+		return exitf(exitUsage, "%v", err)
 	}
 	// The registered string itself, not a re-serialised URL: Pleo matches
 	// redirect URIs exactly.
-	opts := []pleooauth.ConfigOption{pleooauth.WithRedirectURL(rawRedirect)}
-	if loginEndpoint != nil {
-		opts = append(opts, pleooauth.WithEndpoint(*loginEndpoint))
+	opts := []pleooauth.ConfigOption{pleooauth.WithRedirectURL(l.rawRedirect)}
+	if l.c.loginEndpoint != nil {
+		opts = append(opts, pleooauth.WithEndpoint(*l.c.loginEndpoint))
 	}
-	cfg, err := res.reg.OAuth2Config(env, creds, opts...)
-	if err != nil {
-		return fail(exitUsage, "%v", err)
+	if l.cfg, err = l.reg.OAuth2Config(l.env, creds, opts...); err != nil {
+		return exitf(exitUsage, "%v", err)
 	}
+	return nil
+}
+
+// authorize starts the flow, listens on the redirect URI, shows the
+// authorization URL and waits for the browser to come back with a code,
+// which it exchanges for tokens.
+func (l *login) authorize() (*oauth2.Token, error) {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
-	flow, err := connect.NewFlow(cfg, key, connect.WithFlowTTL(*timeout))
+	flow, err := connect.NewFlow(l.cfg, key, connect.WithFlowTTL(l.timeout))
 	if err != nil {
-		return fail(exitUsage, "%v", err)
+		return nil, exitf(exitUsage, "%v", err)
 	}
 	authURL, sealed := flow.Start("pleo-oauth login")
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
 	defer cancel()
-	if loginHTTPClient != nil {
-		ctx = context.WithValue(ctx, oauth2.HTTPClient, loginHTTPClient)
+	if l.c.loginHTTPClient != nil {
+		ctx = context.WithValue(ctx, oauth2.HTTPClient, l.c.loginHTTPClient)
 	}
-	cb, err := listenForCallback(ctx, redirect, flow, sealed)
+	cb, err := listenForCallback(ctx, l.redirect, flow, sealed)
 	if err != nil {
-		return fail(exitUsage, "listening on the redirect URI's address: %v", err)
+		return nil, exitf(exitUsage, "listening on the redirect URI's address: %v", err)
 	}
 	defer cb.close()
 
-	fmt.Fprintf(c.stdout, "Open this URL in a browser and authorise %s:\n\n  %s\n\nWaiting for Pleo to send the browser back to %s (at most %s)...\n",
-		res.reg.ClientName, authURL, rawRedirect, *timeout)
-	if !*noBrowser {
+	fmt.Fprintf(l.c.stdout, "Open this URL in a browser and authorise %s:\n\n  %s\n\nWaiting for Pleo to send the browser back to %s (at most %s)...\n",
+		l.reg.ClientName, authURL, l.rawRedirect, l.timeout)
+	if !l.noBrowser {
 		openBrowser(authURL)
 	}
-
 	var got callbackResult
 	select {
 	case got = <-cb.done:
 	case <-ctx.Done():
-		return fail(exitFindings, "no answer from the browser within %s", *timeout)
+		return nil, exitf(exitFindings, "no answer from the browser within %s", l.timeout)
 	}
-	if got.err != nil {
-		if errors.Is(got.err, connect.ErrAccessDenied) {
-			return fail(exitFindings, "access was denied in the browser")
-		}
-		return fail(exitFindings, "%s", shortError(got.err))
+	switch {
+	case errors.Is(got.err, connect.ErrAccessDenied):
+		return nil, exitf(exitFindings, "access was denied in the browser")
+	case got.err != nil:
+		return nil, exitf(exitFindings, "%s", shortError(got.err))
 	}
-	if err := writeTokenFile(*out, got.tok); err != nil {
-		return fail(exitFindings, "writing the tokens: %v", err)
+	return got.tok, nil
+}
+
+// save writes the tokens to the file and says what they are, never what
+// they hold.
+func (l *login) save(tok *oauth2.Token) error {
+	if err := writeTokenFile(l.out, tok); err != nil {
+		return exitf(exitFindings, "writing the tokens: %v", err)
 	}
-	scope, _ := got.tok.Extra("scope").(string)
+	scope, _ := tok.Extra("scope").(string)
 	if scope == "" {
-		scope = strings.Join(cfg.Scopes, " ")
+		scope = strings.Join(l.cfg.Scopes, " ")
 	}
-	fmt.Fprintf(c.stdout, "Authorised. Tokens written to %s (mode 0600).\n  access token expires %s (in %s)\n  scopes: %s\n",
-		*out, got.tok.Expiry.Format(time.RFC3339), time.Until(got.tok.Expiry).Round(time.Second), scope)
-	return exitOK
+	fmt.Fprintf(l.c.stdout, "Authorised. Tokens written to %s (mode 0600).\n  access token expires %s (in %s)\n  scopes: %s\n",
+		l.out, tok.Expiry.Format(time.RFC3339), time.Until(tok.Expiry).Round(time.Second), scope)
+	return nil
 }
 
 // callbackResult is what the browser's return to the redirect URI gave.

@@ -43,7 +43,8 @@ func (b *syncBuffer) String() string {
 const loginSecret = "login-secret-0123456789"
 
 // loginSetup writes a registration whose redirect URI is a free loopback
-// port, starts a fake Pleo for it and points login at it.
+// port, starts a fake Pleo for it and sets the credentials; loginCLI points
+// login at the fake.
 func loginSetup(t *testing.T, opts ...pleooauthtest.Option) (manifest string, srv *pleooauthtest.Server) {
 	t.Helper()
 	manifest, srv, _ = loginSetupWith(t, "http://127.0.0.1:%d/oauth/callback", opts...)
@@ -72,12 +73,17 @@ func loginSetupWith(t *testing.T, redirectFormat string, opts ...pleooauthtest.O
 	srv = pleooauthtest.NewServer(reg, creds, opts...)
 	t.Cleanup(srv.Close)
 
-	ep := srv.Endpoint()
-	loginEndpoint, loginHTTPClient = &ep, srv.Client()
-	t.Cleanup(func() { loginEndpoint, loginHTTPClient = nil, nil })
 	t.Setenv(pleooauth.EnvClientID, "login-client")
 	t.Setenv(pleooauth.EnvClientSecret, loginSecret)
 	return manifest, srv, redirect
+}
+
+// loginCLI is the command on these streams, with login pointed at srv.
+func loginCLI(srv *pleooauthtest.Server, stdout, stderr io.Writer) *cli {
+	c := newCLI(nil, stdout, stderr)
+	ep := srv.Endpoint()
+	c.loginEndpoint, c.loginHTTPClient = &ep, srv.Client()
+	return c
 }
 
 var authURLLine = regexp.MustCompile(`(?m)^  (http://127\.0\.0\.1:\d+/oauth/authorize\?\S+)$`)
@@ -117,13 +123,13 @@ func get(t *testing.T, u string) (int, string) {
 
 // startLogin runs login in the background and returns its streams and
 // a channel with its exit status.
-func startLogin(t *testing.T, manifest string) (stdout, stderr *syncBuffer, status chan int) {
+func startLogin(t *testing.T, srv *pleooauthtest.Server, manifest string) (stdout, stderr *syncBuffer, status chan int) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "tokens.json")
 	stdout, stderr = &syncBuffer{}, &syncBuffer{}
 	status = make(chan int, 1)
 	go func() {
-		status <- run([]string{"login", "--registration", manifest, "--out", out, "--no-browser", "--timeout", "20s"}, nil, stdout, stderr)
+		status <- loginCLI(srv, stdout, stderr).run([]string{"login", "--registration", manifest, "--out", out, "--no-browser", "--timeout", "20s"})
 	}()
 	return stdout, stderr, status
 }
@@ -134,7 +140,7 @@ func TestLogin(t *testing.T) {
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	status := make(chan int, 1)
 	go func() {
-		status <- run([]string{"login", "--env", "staging", "--registration", manifest, "--out", out, "--no-browser", "--timeout", "10s"}, nil, stdout, stderr)
+		status <- loginCLI(srv, stdout, stderr).run([]string{"login", "--env", "staging", "--registration", manifest, "--out", out, "--no-browser", "--timeout", "10s"})
 	}()
 	code, body := browse(t, srv, stdout)
 	assert.Equal(t, http.StatusOK, code)
@@ -169,7 +175,7 @@ func TestLoginDenied(t *testing.T) {
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	status := make(chan int, 1)
 	go func() {
-		status <- run([]string{"login", "--registration", manifest, "--out", out, "--no-browser", "--timeout", "10s"}, nil, stdout, stderr)
+		status <- loginCLI(srv, stdout, stderr).run([]string{"login", "--registration", manifest, "--out", out, "--no-browser", "--timeout", "10s"})
 	}()
 	code, body := browse(t, srv, stdout)
 	assert.Equal(t, http.StatusBadRequest, code)
@@ -203,7 +209,7 @@ func TestLoginRedirectURISpellings(t *testing.T) {
 				ln.Close()
 			}
 			manifest, srv, redirect := loginSetupWith(t, format)
-			stdout, stderr, status := startLogin(t, manifest)
+			stdout, stderr, status := startLogin(t, srv, manifest)
 			authURL := waitForAuthURL(t, stdout)
 			u, err := url.Parse(authURL)
 			require.NoError(t, err)
@@ -228,7 +234,7 @@ func TestLoginListensOnEveryLoopbackAddressOfLocalhost(t *testing.T) {
 	for _, host := range []string{"127.0.0.1", "[::1]"} {
 		t.Run(host, func(t *testing.T) {
 			manifest, srv, _ := loginSetupWith(t, "http://localhost:%d/oauth/callback")
-			stdout, stderr, status := startLogin(t, manifest)
+			stdout, stderr, status := startLogin(t, srv, manifest)
 			callback, err := srv.Authorize(waitForAuthURL(t, stdout))
 			require.NoError(t, err)
 			callback.Host = host + ":" + callback.Port()
@@ -243,7 +249,7 @@ func TestLoginListensOnEveryLoopbackAddressOfLocalhost(t *testing.T) {
 // the browser call the loopback URI; only this login's state ends it.
 func TestLoginIgnoresCallbacksOfOtherStates(t *testing.T) {
 	manifest, srv := loginSetup(t)
-	stdout, stderr, status := startLogin(t, manifest)
+	stdout, stderr, status := startLogin(t, srv, manifest)
 	authURL := waitForAuthURL(t, stdout)
 	callback, err := srv.Authorize(authURL)
 	require.NoError(t, err)
@@ -265,10 +271,11 @@ func TestLoginIgnoresCallbacksOfOtherStates(t *testing.T) {
 }
 
 func TestLoginTimeout(t *testing.T) {
-	manifest, _ := loginSetup(t)
-	status, _, stderr := runCLI(t, "", "login", "--registration", manifest, "--no-browser", "--timeout", "200ms", "--out", filepath.Join(t.TempDir(), "t.json"))
+	manifest, srv := loginSetup(t)
+	var stderr bytes.Buffer
+	status := loginCLI(srv, io.Discard, &stderr).run([]string{"login", "--registration", manifest, "--no-browser", "--timeout", "200ms", "--out", filepath.Join(t.TempDir(), "t.json")})
 	assert.Equal(t, 1, status)
-	assert.Contains(t, stderr, "no answer from the browser within 200ms")
+	assert.Contains(t, stderr.String(), "no answer from the browser within 200ms")
 }
 
 func TestLoginRefuses(t *testing.T) {

@@ -17,24 +17,23 @@ import (
 	"github.com/partnerkit/pleooauth/logo"
 )
 
-// Bounds on fetching a logo by URL. logoTimeout is a variable so that tests
-// can shorten it.
-var logoTimeout = 10 * time.Second
-
+// logoRedirects is how many redirects fetching a logo follows.
 const logoRedirects = 3
 
-// httpClient fetches logos; tests replace it with one that trusts their
-// TLS test server.
-var httpClient = &http.Client{
-	CheckRedirect: func(req *http.Request, via []*http.Request) error {
-		if len(via) >= logoRedirects {
-			return fmt.Errorf("stopped after %d redirects (the redirect bound)", logoRedirects)
-		}
-		if req.URL.Scheme != "https" {
-			return errors.New("redirected to a URL that is not https")
-		}
-		return nil
-	},
+// newLogoClient is the client that fetches logos: it follows at most
+// logoRedirects redirects, and only to https.
+func newLogoClient() *http.Client {
+	return &http.Client{CheckRedirect: checkLogoRedirect}
+}
+
+func checkLogoRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= logoRedirects {
+		return fmt.Errorf("stopped after %d redirects (the redirect bound)", logoRedirects)
+	}
+	if req.URL.Scheme != "https" {
+		return errors.New("redirected to a URL that is not https")
+	}
+	return nil
 }
 
 func runLogo(c *cli, args []string) int {
@@ -55,7 +54,7 @@ that is not square or not an image, and 2 when the file or URL cannot be read.`)
 		err  error
 	)
 	if strings.HasPrefix(src, "https://") || strings.HasPrefix(src, "http://") {
-		data, err = fetchLogo(src)
+		data, err = fetchLogo(c.logoClient, c.logoTimeout, src)
 	} else {
 		data, err = readFile(src, "an image", logo.MaxBytes+1)
 	}
@@ -80,7 +79,7 @@ that is not square or not an image, and 2 when the file or URL cannot be read.`)
 
 // fetchLogo gets an https URL within the time, size and redirect bounds,
 // and says which bound stopped it.
-func fetchLogo(raw string) ([]byte, error) {
+func fetchLogo(client *http.Client, timeout time.Duration, raw string) ([]byte, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("%q is not a URL", raw)
@@ -88,16 +87,16 @@ func fetchLogo(raw string) ([]byte, error) {
 	if u.Scheme != "https" {
 		return nil, fmt.Errorf("%s: only https URLs are fetched", raw)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), logoTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := httpClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
-			return nil, fmt.Errorf("%s: gave up after %s (the time bound)", raw, logoTimeout)
+			return nil, fmt.Errorf("%s: gave up after %s (the time bound)", raw, timeout)
 		}
 		return nil, fmt.Errorf("%s: %w", raw, err)
 	}
@@ -111,7 +110,7 @@ func fetchLogo(raw string) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(resp.Body, logo.MaxBytes+1))
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
-			return nil, fmt.Errorf("%s: gave up after %s (the time bound)", raw, logoTimeout)
+			return nil, fmt.Errorf("%s: gave up after %s (the time bound)", raw, timeout)
 		}
 		return nil, fmt.Errorf("%s: %w", raw, err)
 	}

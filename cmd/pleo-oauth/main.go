@@ -1,15 +1,9 @@
 // Command pleo-oauth checks a Pleo OAuth 2.0 client registration kept in a
 // partner's repository, the way Pleo will, and prints what to type into
-// Pleo's Developer Partner Registration form.
-//
-// Usage:
-//
-//	pleo-oauth validate [--env staging|production] [--format text|json] [--strict] FILE...
-//	pleo-oauth form [--env staging|production] [--format markdown|json] FILE
-//	pleo-oauth scopes [--format text|json]
-//	pleo-oauth logo FILE|URL
-//	pleo-oauth demo
-//	pleo-oauth login --env staging --registration FILE
+// Pleo's Developer Partner Registration form. Its commands are validate,
+// form, scopes, logo, demo and login; 'pleo-oauth help' prints their usage
+// and 'pleo-oauth help COMMAND' a command's flags. The usage is written
+// once, in the command list, and the README's copy is tested against it.
 //
 // validate exits 0 when every file is valid (warnings allowed unless
 // --strict), 1 when any has errors (or warnings, with --strict), and 2 on
@@ -22,12 +16,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/partnerkit/pleooauth/internal/suggest"
+	"golang.org/x/oauth2"
 )
 
 // Exit statuses.
@@ -41,11 +38,28 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-// cli is what a command works with: its streams and whether to colour.
+// cli is what a command works with: its streams, whether to colour, and
+// what it reaches beyond the process. newCLI sets them for a real run;
+// tests point the last ones at their own servers.
 type cli struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	color          bool
+
+	loginEndpoint   *oauth2.Endpoint // login: nil for Pleo's Staging endpoint
+	loginHTTPClient *http.Client     // login: the token endpoint's client; nil for http.DefaultClient
+	logoClient      *http.Client     // logo: fetches a logo by URL
+	logoTimeout     time.Duration    // logo: how long a fetch may take
+}
+
+// newCLI is the command as a user runs it, on these streams.
+func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli {
+	return &cli{
+		stdin: stdin, stdout: stdout, stderr: stderr,
+		color:       useColor(stdout, os.Getenv),
+		logoClient:  newLogoClient(),
+		logoTimeout: 10 * time.Second,
+	}
 }
 
 type command struct {
@@ -55,11 +69,11 @@ type command struct {
 	run     func(c *cli, args []string) int
 }
 
-var commands []command
-
-func init() {
-	// Set in init: the commands refer to the help, which lists them.
-	commands = []command{
+// commands lists the commands, in the order help shows them. It is a
+// function, not a variable: the commands print their usage from this list,
+// and a variable that refers to itself through them cannot be initialised.
+func commands() []command {
+	return []command{
 		{"validate", "[--env staging|production] [--format text|json] [--strict] FILE...", "check registration files the way Pleo will", runValidate},
 		{"form", "[--env staging|production] [--format markdown|json] FILE", "print what to type into Pleo's registration form", runForm},
 		{"scopes", "[--format text|json]", "list the Pleo API scopes this tool knows", runScopes},
@@ -72,7 +86,11 @@ func init() {
 // run is the whole command, with its streams, so tests drive every path
 // in-process. It returns the exit status.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, color: useColor(stdout, os.Getenv)}
+	return newCLI(stdin, stdout, stderr).run(args)
+}
+
+func (c *cli) run(args []string) int {
+	stdout, stderr := c.stdout, c.stderr
 	if len(args) == 0 {
 		usage(stderr)
 		return exitUsage
@@ -98,8 +116,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	cmd, ok := lookup(args[0])
 	if !ok {
-		names := make([]string, len(commands))
-		for i, cmd := range commands {
+		names := make([]string, len(commands()))
+		for i, cmd := range commands() {
 			names[i] = cmd.name
 		}
 		fmt.Fprintf(stderr, "pleo-oauth %s: unknown command%s\n", args[0], suggest.DidYouMean(args[0], names))
@@ -110,7 +128,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 func lookup(name string) (command, bool) {
-	for _, cmd := range commands {
+	for _, cmd := range commands() {
 		if cmd.name == name {
 			return cmd, true
 		}
@@ -120,11 +138,11 @@ func lookup(name string) (command, bool) {
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, "pleo-oauth checks a Pleo OAuth 2.0 client registration kept in your repository, and runs its OAuth flow.\n\nUsage:\n\n")
-	for _, cmd := range commands {
+	for _, cmd := range commands() {
 		fmt.Fprintf(w, "\t%s\n", strings.TrimSpace("pleo-oauth "+cmd.name+" "+cmd.args))
 	}
 	fmt.Fprint(w, "\nCommands:\n\n")
-	for _, cmd := range commands {
+	for _, cmd := range commands() {
 		fmt.Fprintf(w, "\t%-9s %s\n", cmd.name, cmd.summary)
 	}
 	fmt.Fprint(w, "\nRun 'pleo-oauth help <command>' for a command's flags.\n")

@@ -193,18 +193,21 @@ func TestUseColor(t *testing.T) {
 	require.NoError(t, err)
 	defer f.Close()
 	assert.False(t, useColor(f, env(nil)), "a regular file is not a terminal")
-	if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
+	t.Run("terminal", func(t *testing.T) {
+		tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0)
+		if err != nil {
+			t.Skip("no terminal to check colour on (run the tests from one to check it):", err)
+		}
 		defer tty.Close()
 		assert.True(t, useColor(tty, env(nil)))
 		assert.False(t, useColor(tty, env(map[string]string{"NO_COLOR": "1"})))
 		assert.False(t, useColor(tty, env(map[string]string{"TERM": "dumb"})))
-	}
+	})
 
 	// With colour, the severity is coloured and the columns stay aligned.
 	var out bytes.Buffer
-	c := &cli{stdout: &out, color: true}
-	res := validateFile(c, "testdata/invalid.yaml", "production", false)
-	writeText(c, res, false)
+	res := validateFile(newCLI(nil, nil, nil), "testdata/invalid.yaml", "production", false)
+	writeText(&out, true, res, false)
 	assert.Contains(t, out.String(), "\x1b[31merror  \x1b[0m  client_name ")
 	assert.Contains(t, out.String(), "\x1b[33mwarning\x1b[0m  logo_uri          is not set")
 }
@@ -253,12 +256,15 @@ func TestLogoURL(t *testing.T) {
 	defer srv.Close()
 	defer close(never) // before Close, which waits for handlers
 
-	saved, savedTimeout := httpClient, logoTimeout
+	// The command's logo client, trusting the test server's certificate.
 	client := srv.Client()
-	client.CheckRedirect = saved.CheckRedirect
-	// Generous: only /slow.png, which never answers, may meet the bound.
-	httpClient, logoTimeout = client, time.Minute
-	defer func() { httpClient, logoTimeout = saved, savedTimeout }()
+	client.CheckRedirect = newLogoClient().CheckRedirect
+	logo := func(timeout time.Duration, path string) (int, string, string) {
+		var stdout, stderr bytes.Buffer
+		c := newCLI(nil, &stdout, &stderr)
+		c.logoClient, c.logoTimeout = client, timeout
+		return c.run([]string{"logo", srv.URL + path}), stdout.String(), stderr.String()
+	}
 
 	for _, tt := range []struct {
 		path   string
@@ -273,14 +279,14 @@ func TestLogoURL(t *testing.T) {
 		{"/missing.png", 2, "the server answered 404 Not Found"},
 		{"/evil.png", 2, `the server answered 502 \x1b[2J\x1b[31mclear screen\a`},
 	} {
-		status, stdout, stderr := runCLI(t, "", "logo", srv.URL+tt.path)
+		// Generous: only /slow.png, which never answers, may meet the bound.
+		status, stdout, stderr := logo(time.Minute, tt.path)
 		assert.Equal(t, tt.status, status, "%s: %s %s", tt.path, stdout, stderr)
 		assert.Contains(t, stdout+stderr, tt.says, tt.path)
 		assert.NotContains(t, stdout+stderr, "\x1b", "%s: nothing from the network reaches the terminal raw", tt.path)
 	}
 
-	logoTimeout = 50 * time.Millisecond
-	status, stdout, stderr := runCLI(t, "", "logo", srv.URL+"/slow.png")
+	status, stdout, stderr := logo(50*time.Millisecond, "/slow.png")
 	assert.Equal(t, 2, status, "%s %s", stdout, stderr)
 	assert.Contains(t, stderr, "gave up after 50ms (the time bound)")
 }
@@ -318,4 +324,24 @@ func FuzzValidateJSON(f *testing.F) {
 			t.Fatalf("status %d disagrees with %q", status, out)
 		}
 	})
+}
+
+// TestREADMEUsage: the README's usage block is what 'pleo-oauth help'
+// prints, line for line.
+func TestREADMEUsage(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	_, block, found := strings.Cut(string(readme), "## The pleo-oauth command\n\n```\n")
+	require.True(t, found, "the README has no usage block")
+	block, _, _ = strings.Cut(block, "```")
+	var help bytes.Buffer
+	usage(&help)
+	var synopsis []string
+	for line := range strings.Lines(help.String()) {
+		if s, ok := strings.CutPrefix(line, "\tpleo-oauth "); ok {
+			synopsis = append(synopsis, "pleo-oauth "+s)
+		}
+	}
+	assert.Equal(t, strings.Join(synopsis, ""), block)
 }

@@ -54,7 +54,7 @@ usage error, an unreadable file or input that is not JSON or YAML.`)
 		if *format == "json" {
 			writeJSONLine(c.stdout, res)
 		} else {
-			writeText(c, res, *strict)
+			writeText(c.stdout, c.color, res, *strict)
 		}
 		worst = max(worst, res.status)
 	}
@@ -152,14 +152,13 @@ func writeJSONLine(w io.Writer, v any) {
 	_, _ = w.Write(data)
 }
 
-// writeText prints a header line with the counts, then one aligned line a
+// writeText prints, with severities coloured when color is set, a header line with the counts, then one aligned line a
 // finding: severity, field, message.
-func writeText(c *cli, res result, strict bool) {
+func writeText(w io.Writer, color bool, res result, strict bool) {
 	name := res.File
 	if name == "-" {
 		name = "<stdin>"
 	}
-	w := c.stdout
 	switch res.status {
 	case exitUsage:
 		fmt.Fprintf(w, "%s: cannot be checked: %s\n", name, res.Errors[0].Message)
@@ -173,11 +172,11 @@ func writeText(c *cli, res result, strict bool) {
 		}
 		fmt.Fprintf(w, "%s: %s for %s (%s, %s)\n", name, verdict, res.Environment, count(len(res.Errors), "error"), count(len(res.Warnings), "warning"))
 	}
-	writeFindings(c, w, res.Errors, res.Warnings)
+	writeFindings(w, color, res.Errors, res.Warnings)
 }
 
 // writeFindings prints findings as aligned lines, errors first.
-func writeFindings(c *cli, w io.Writer, errs, warnings []pleooauth.FieldError) {
+func writeFindings(w io.Writer, color bool, errs, warnings []pleooauth.FieldError) {
 	width := 0
 	for _, f := range append(errs[:len(errs):len(errs)], warnings...) {
 		width = max(width, len(f.Field))
@@ -185,7 +184,7 @@ func writeFindings(c *cli, w io.Writer, errs, warnings []pleooauth.FieldError) {
 	line := func(severity string, f pleooauth.FieldError) {
 		msg := strings.TrimPrefix(f.Message, f.Field+" ")
 		label := fmt.Sprintf("%-7s", severity)
-		if c.color {
+		if color {
 			code := "33" // yellow
 			if severity == "error" {
 				code = "31" // red
