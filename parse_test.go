@@ -167,6 +167,7 @@ func TestParseRegistrationSyntaxErrors(t *testing.T) {
 			if tt.col != 0 {
 				assert.Equal(t, tt.col, serr.Column, serr.Error())
 			}
+			require.NotEmpty(t, tt.says, "a case says what the message holds")
 			assert.Contains(t, serr.Msg, tt.says)
 			assert.NotContains(t, serr.Error(), "\n")
 		})
@@ -265,6 +266,7 @@ func TestParseRegistrationRefusesHostileYAML(t *testing.T) {
 			r, err := ParseRegistration([]byte(tt.doc))
 			assert.Nil(t, r)
 			require.ErrorIs(t, err, ErrSyntax)
+			require.NotEmpty(t, tt.says, "a case says what the message holds")
 			assert.Contains(t, err.Error(), tt.says)
 		})
 	}
@@ -384,6 +386,7 @@ func TestMessagesSayWhatToDo(t *testing.T) {
 			_, report, err := ParseAndCheck([]byte(doc), Production)
 			require.NoError(t, err)
 			f := requireFinding(t, append(report.Errors, report.Warnings...), tt.field, tt.rule)
+			require.NotEmpty(t, tt.says, "a case says what the message holds")
 			assert.Contains(t, f.Message, tt.says)
 		})
 	}

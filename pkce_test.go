@@ -1,7 +1,11 @@
 package pleooauth
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -47,14 +51,36 @@ func TestNewPKCE(t *testing.T) {
 	}
 }
 
-func TestPKCEOptionsMatchXOAuth2(t *testing.T) {
+// TestPKCEOptions: the options send what RFC 7636 asks, checked against a
+// challenge computed here (section 4.2) and the form a token endpoint
+// receives (section 4.5).
+func TestPKCEOptions(t *testing.T) {
 	t.Parallel()
 	p := NewPKCE()
-	cfg := &oauth2.Config{ClientID: "c", Endpoint: StagingEndpoint}
-	ours := cfg.AuthCodeURL("s", p.AuthCodeOption())
-	theirs := cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(p.Verifier.Reveal()))
-	assert.Equal(t, theirs, ours)
-	assert.Contains(t, ours, "code_challenge="+p.Challenge)
+	sum := sha256.Sum256([]byte(p.Verifier.Reveal()))
+	challenge := base64.RawURLEncoding.EncodeToString(sum[:])
+	assert.Equal(t, challenge, p.Challenge)
+
+	var form url.Values
+	tokenEndpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		form = r.PostForm
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"access_token":"a","token_type":"Bearer"}`))
+	}))
+	t.Cleanup(tokenEndpoint.Close)
+	cfg := &oauth2.Config{ClientID: "c", Endpoint: oauth2.Endpoint{AuthURL: StagingEndpoint.AuthURL, TokenURL: tokenEndpoint.URL}}
+
+	u, err := url.Parse(cfg.AuthCodeURL("s", p.AuthCodeOption()))
+	require.NoError(t, err)
+	assert.Equal(t, challenge, u.Query().Get("code_challenge"))
+	assert.Equal(t, "S256", u.Query().Get("code_challenge_method"))
+	assert.False(t, u.Query().Has("code_verifier"))
+
+	_, err = cfg.Exchange(t.Context(), "code", p.ExchangeOption())
+	require.NoError(t, err)
+	assert.Equal(t, p.Verifier.Reveal(), form.Get("code_verifier"))
+	assert.False(t, form.Has("code_challenge"))
 }
 
 func TestValidateVerifier(t *testing.T) {

@@ -144,7 +144,9 @@ func TestRules(t *testing.T) {
 				assert.Empty(t, other, "%s: the other severity should be empty", env)
 				assert.Len(t, found, 1, "%s: exactly one finding: %v", env, rules(found))
 				assert.True(t, strings.HasPrefix(f.Message, tt.field+" "), "message starts with the field: %q", f.Message)
-				assert.Contains(t, f.Message, tt.says)
+				if tt.says != "" {
+					assert.Contains(t, f.Message, tt.says)
+				}
 			}
 		})
 	}

@@ -175,15 +175,13 @@ func (s *Server) Start() {
 // Close shuts the server down, waiting for requests in flight to finish.
 func (s *Server) Close() { s.ts.Close() }
 
-// Client returns an HTTP client for talking to the server, which does not
-// follow redirects: the authorization endpoint's answer is a redirect the
-// test reads. Pass it to x/oauth2 with
-// context.WithValue(ctx, oauth2.HTTPClient, srv.Client()).
-func (s *Server) Client() *http.Client {
-	c := *s.ts.Client()
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &c
-}
+// Client returns an HTTP client for talking to the server. It is
+// httptest.Server's Client: it trusts the server and, like any
+// http.Client, follows redirects. To read the authorization endpoint's
+// redirect instead, use [Server.Authorize], or copy the client and set the
+// copy's CheckRedirect to return http.ErrUseLastResponse. Pass it to x/oauth2
+// with context.WithValue(ctx, oauth2.HTTPClient, srv.Client()).
+func (s *Server) Client() *http.Client { return s.ts.Client() }
 
 // Endpoint returns the server's authorization and token endpoints, for
 // [pleooauth.WithEndpoint].

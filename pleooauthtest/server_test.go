@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -677,12 +678,24 @@ func TestCloseWaitsForRequestsInFlight(t *testing.T) {
 	}
 }
 
+// TestAuthorizeErrorMessage: an authorization request the server refuses
+// to redirect (its redirect_uri is missing, and the client has two) comes
+// back from Authorize as an *AuthorizeError that says so.
 func TestAuthorizeErrorMessage(t *testing.T) {
 	t.Parallel()
-	err := error(&AuthorizeError{StatusCode: 400, Code: "invalid_request", Description: "redirect_uri is missing"})
-	assert.Equal(t, "pleooauthtest: authorization endpoint answered 400 invalid_request: redirect_uri is missing", err.Error())
+	f := setup(t, nil)
+	u, err := url.Parse(f.cfg.AuthCodeURL("state-1", pleooauth.NewPKCE().AuthCodeOption()))
+	require.NoError(t, err)
+	q := u.Query()
+	q.Del("redirect_uri")
+	u.RawQuery = q.Encode()
+	_, err = f.srv.Authorize(u.String())
 	var aerr *AuthorizeError
-	assert.True(t, errors.As(err, &aerr))
+	require.True(t, errors.As(err, &aerr), "%v", err)
+	assert.Equal(t, http.StatusBadRequest, aerr.StatusCode)
+	assert.Equal(t, "invalid_request", aerr.Code)
+	assert.Contains(t, aerr.Description, "redirect_uri")
+	assert.Equal(t, "pleooauthtest: authorization endpoint answered 400 invalid_request: "+aerr.Description, err.Error())
 }
 
 // TestAPIBearerSchemeIsCaseInsensitive: RFC 9110 section 11.1 makes the
@@ -719,8 +732,12 @@ func TestConsentPage(t *testing.T) {
 	f := setup(t, nil, WithConsentPage(acme, globex))
 	pkce := pleooauth.NewPKCE()
 	authURL := f.cfg.AuthCodeURL("state-1", pkce.AuthCodeOption())
+	// A browser that shows the redirect to the client rather than follow
+	// it to a redirect URI nobody serves.
+	browser := *f.srv.Client()
+	browser.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
-	resp, err := f.srv.Client().Get(authURL)
+	resp, err := browser.Get(authURL)
 	require.NoError(t, err)
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -735,7 +752,7 @@ func TestConsentPage(t *testing.T) {
 	// Deny.
 	denied := cloneForm(form)
 	denied.Set("decision", "deny")
-	resp, err = f.srv.Client().PostForm(f.srv.URL+AuthorizePath, denied)
+	resp, err = browser.PostForm(f.srv.URL+AuthorizePath, denied)
 	require.NoError(t, err)
 	resp.Body.Close()
 	loc, err := resp.Location()
@@ -747,7 +764,7 @@ func TestConsentPage(t *testing.T) {
 	approved := cloneForm(form)
 	approved.Set("decision", "approve")
 	approved.Set("subject", globex.Subject)
-	resp, err = f.srv.Client().PostForm(f.srv.URL+AuthorizePath, approved)
+	resp, err = browser.PostForm(f.srv.URL+AuthorizePath, approved)
 	require.NoError(t, err)
 	resp.Body.Close()
 	loc, err = resp.Location()
@@ -762,14 +779,14 @@ func TestConsentPage(t *testing.T) {
 	forged := cloneForm(form)
 	forged.Set("decision", "approve")
 	forged.Set("subject", "urn:pleo:company:someone-else")
-	resp, err = f.srv.Client().PostForm(f.srv.URL+AuthorizePath, forged)
+	resp, err = browser.PostForm(f.srv.URL+AuthorizePath, forged)
 	require.NoError(t, err)
 	resp.Body.Close()
 	loc, err = resp.Location()
 	require.NoError(t, err)
 	assert.Equal(t, "invalid_request", loc.Query().Get("error"))
 	forged.Set("redirect_uri", "https://evil.example/cb")
-	resp, err = f.srv.Client().PostForm(f.srv.URL+AuthorizePath, forged)
+	resp, err = browser.PostForm(f.srv.URL+AuthorizePath, forged)
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
@@ -786,4 +803,24 @@ func cloneForm(v url.Values) url.Values {
 		out[k] = append([]string(nil), vs...)
 	}
 	return out
+}
+
+// TestClientFollowsRedirects: Client is httptest's, so a GET of the
+// authorization URL ends at the client's redirect URI with the code.
+func TestClientFollowsRedirects(t *testing.T) {
+	t.Parallel()
+	got := make(chan url.Values, 1)
+	callback := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got <- r.URL.Query() }))
+	t.Cleanup(callback.Close)
+	f := setup(t, func(r *pleooauth.Registration, _ *pleooauth.Credentials) {
+		r.RedirectURIs = []string{callback.URL + "/oauth/callback"}
+	})
+	pkce := pleooauth.NewPKCE()
+	resp, err := f.srv.Client().Get(f.cfg.AuthCodeURL("state-1", pkce.AuthCodeOption()))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	query := <-got
+	assert.Equal(t, "state-1", query.Get("state"))
+	assert.NotEmpty(t, query.Get("code"))
 }
