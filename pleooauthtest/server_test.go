@@ -819,8 +819,13 @@ func TestClientFollowsRedirects(t *testing.T) {
 	resp, err := f.srv.Client().Get(f.cfg.AuthCodeURL("state-1", pkce.AuthCodeOption()))
 	require.NoError(t, err)
 	resp.Body.Close()
-	assert.Equal(t, http.StatusOK, resp.StatusCode)
-	query := <-got
-	assert.Equal(t, "state-1", query.Get("state"))
-	assert.NotEmpty(t, query.Get("code"))
+	require.Equal(t, http.StatusOK, resp.StatusCode, "the redirect to the callback is followed")
+	// The callback has answered by the time Get returns.
+	select {
+	case query := <-got:
+		assert.Equal(t, "state-1", query.Get("state"))
+		assert.NotEmpty(t, query.Get("code"))
+	default:
+		t.Fatal("the callback was not called")
+	}
 }
