@@ -3,6 +3,7 @@
 package migrations
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"slices"
@@ -47,4 +48,39 @@ func Pending(all []Migration, current int) []Migration {
 		i++
 	}
 	return all[i:]
+}
+
+// Tx is what Apply needs of the transaction it migrates in.
+type Tx interface {
+	Exec(ctx context.Context, query string, args ...any) error
+	QueryInt(ctx context.Context, query string) (int, error)
+}
+
+// Apply creates the table pleooauth_schema_migrations with createTable if
+// it is missing, and runs each migration in dir of fsys after the highest
+// version recorded there, recording each with the statement and arguments
+// record returns. The caller begins tx, serialising migrators as its
+// database allows, and commits it.
+func Apply(ctx context.Context, tx Tx, fsys fs.FS, dir, createTable string, record func(version int) (string, []any)) error {
+	if err := tx.Exec(ctx, createTable); err != nil {
+		return fmt.Errorf("migrating: %w", err)
+	}
+	current, err := tx.QueryInt(ctx, `SELECT COALESCE(MAX(version), 0) FROM pleooauth_schema_migrations`)
+	if err != nil {
+		return fmt.Errorf("migrating: %w", err)
+	}
+	all, err := Load(fsys, dir)
+	if err != nil {
+		return err
+	}
+	for _, m := range Pending(all, current) {
+		if err := tx.Exec(ctx, m.SQL); err != nil {
+			return fmt.Errorf("migration %s: %w", m.Name, err)
+		}
+		query, args := record(m.Version)
+		if err := tx.Exec(ctx, query, args...); err != nil {
+			return fmt.Errorf("migration %s: %w", m.Name, err)
+		}
+	}
+	return nil
 }
