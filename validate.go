@@ -220,11 +220,32 @@ func (c *checker) clientName(name string) {
 	}
 }
 
-func (c *checker) contacts(contacts []string) {
-	var seen map[string]int
-	if len(contacts) > 1 {
-		seen = make(map[string]int, len(contacts))
+// firstSeen remembers where in a list each entry was first seen. A list
+// of one entry needs no map, and gets none.
+type firstSeen map[string]int
+
+func newFirstSeen(n int) firstSeen {
+	if n < 2 {
+		return nil
 	}
+	return make(firstSeen, n)
+}
+
+// repeats records key at index i, and reports the index where it was seen
+// before, if it was.
+func (s firstSeen) repeats(key string, i int) (int, bool) {
+	if s == nil {
+		return 0, false
+	}
+	if j, ok := s[key]; ok {
+		return j, true
+	}
+	s[key] = i
+	return 0, false
+}
+
+func (c *checker) contacts(contacts []string) {
+	seen := newFirstSeen(len(contacts))
 	for i, contact := range contacts[:c.tooMany("contacts", len(contacts))] {
 		f := "contacts[" + strconv.Itoa(i) + "]"
 		if strings.TrimSpace(contact) == "" {
@@ -246,23 +267,14 @@ func (c *checker) contacts(contacts []string) {
 		if domain := addr.Address[strings.LastIndexByte(addr.Address, '@')+1:]; !strings.Contains(strings.Trim(domain, "."), ".") {
 			c.add(f, RuleUnqualifiedEmail, "has the domain %q, which has no dot; Pleo can only write to an address on a public domain, such as name.surname@example.io", domain)
 		}
-		if seen == nil {
-			continue
-		}
-		key := strings.ToLower(addr.Address)
-		if j, dup := seen[key]; dup {
+		if j, dup := seen.repeats(strings.ToLower(addr.Address), i); dup {
 			c.add(f, RuleDuplicate, "repeats contacts[%d]; list each address once", j)
-			continue
 		}
-		seen[key] = i
 	}
 }
 
 func (c *checker) redirectURIs(uris []string) {
-	var seen map[string]int
-	if len(uris) > 1 {
-		seen = make(map[string]int, len(uris))
-	}
+	seen := newFirstSeen(len(uris))
 	for i, raw := range uris[:c.tooMany("redirect_uris", len(uris))] {
 		f := "redirect_uris[" + strconv.Itoa(i) + "]"
 		if raw == "" {
@@ -270,16 +282,11 @@ func (c *checker) redirectURIs(uris []string) {
 			continue
 		}
 		c.uri(f, raw, true)
-		if seen == nil {
-			continue
-		}
 		// RFC 6749 section 3.1.2.3 and Pleo: redirect URIs "Must match
 		// exactly", so two equal strings are one URI registered twice.
-		if j, dup := seen[raw]; dup {
+		if j, dup := seen.repeats(raw, i); dup {
 			c.add(f, RuleDuplicate, "repeats redirect_uris[%d]; register each redirect URI once", j)
-			continue
 		}
-		seen[raw] = i
 	}
 }
 

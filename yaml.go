@@ -132,6 +132,21 @@ func tooDeep(tokens token.Tokens) *token.Token {
 	return nil
 }
 
+// writeList writes items between open and close, separated by commas.
+func writeList[T any](out *bytes.Buffer, open byte, items []T, write func(*bytes.Buffer, T) error, close byte) error {
+	out.WriteByte(open)
+	for i, item := range items {
+		if i > 0 {
+			out.WriteByte(',')
+		}
+		if err := write(out, item); err != nil {
+			return err
+		}
+	}
+	out.WriteByte(close)
+	return nil
+}
+
 // writeJSON writes a YAML node as JSON. Mappings keep their keys in order,
 // duplicates included; scalars become JSON strings, numbers, true/false or
 // null as YAML typed them.
@@ -140,33 +155,11 @@ func writeJSON(out *bytes.Buffer, n ast.Node) error {
 	case nil:
 		out.WriteString("null")
 	case *ast.MappingNode:
-		out.WriteByte('{')
-		for i, kv := range n.Values {
-			if i > 0 {
-				out.WriteByte(',')
-			}
-			if err := writePair(out, kv); err != nil {
-				return err
-			}
-		}
-		out.WriteByte('}')
+		return writeList(out, '{', n.Values, writePair, '}')
 	case *ast.MappingValueNode:
-		out.WriteByte('{')
-		if err := writePair(out, n); err != nil {
-			return err
-		}
-		out.WriteByte('}')
+		return writeList(out, '{', []*ast.MappingValueNode{n}, writePair, '}')
 	case *ast.SequenceNode:
-		out.WriteByte('[')
-		for i, v := range n.Values {
-			if i > 0 {
-				out.WriteByte(',')
-			}
-			if err := writeJSON(out, v); err != nil {
-				return err
-			}
-		}
-		out.WriteByte(']')
+		return writeList(out, '[', n.Values, writeJSON, ']')
 	case *ast.AnchorNode:
 		return writeJSON(out, n.Value)
 	case *ast.TagNode:

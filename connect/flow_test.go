@@ -61,6 +61,14 @@ const (
 	company2 = "urn:pleo:company:22222222-2222-4222-8222-222222222222"
 )
 
+// newManagerFixture is a flowFixture and a Manager over a memory store.
+func newManagerFixture(t *testing.T) (*flowFixture, *connect.Manager, *connect.MemoryStore) {
+	t.Helper()
+	f := newFlowFixture(t, redirect)
+	store := connect.NewMemoryStore()
+	return f, f.manager(t, store), store
+}
+
 // manager makes a Manager over store that talks to the fake server.
 func (f *flowFixture) manager(t *testing.T, store connect.Store, opts ...connect.Option) *connect.Manager {
 	t.Helper()
@@ -289,12 +297,7 @@ func TestFlowHandlersAcrossTwoBackends(t *testing.T) {
 	client := noRedirects()
 
 	// Customer acme connects at instance A.
-	connectReq, err := http.NewRequest(http.MethodGet, a.ts.URL+"/pleo/connect", nil)
-	require.NoError(t, err)
-	connectReq.Header.Set("X-Account", "acme")
-	resp, err := client.Do(connectReq)
-	require.NoError(t, err)
-	resp.Body.Close()
+	resp := startConnect(t, client, a, "acme")
 	require.Equal(t, http.StatusFound, resp.StatusCode)
 	cookies := resp.Cookies()
 	require.Len(t, cookies, 1)
@@ -334,18 +337,26 @@ func TestFlowHandlersAcrossTwoBackends(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 }
 
+// startConnect asks inst's connect handler to start a flow for account,
+// and returns its answer: the redirect to Pleo, with the flow's cookie.
+func startConnect(t *testing.T, client *http.Client, inst *backend, account string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, inst.ts.URL+"/pleo/connect", nil)
+	require.NoError(t, err)
+	req.Header.Set("X-Account", account)
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	return resp
+}
+
 func TestFlowHandlersDenied(t *testing.T) {
 	t.Parallel()
 	ln := httptest.NewUnstartedServer(nil)
 	f := newFlowFixture(t, "http://"+ln.Listener.Addr().String()+"/oauth/callback", pleooauthtest.WithConsentDenied())
 	b := newBackend(t, f, connect.NewMemoryStore(), ln)
 	client := noRedirects()
-	connectReq, err := http.NewRequest(http.MethodGet, b.ts.URL+"/pleo/connect", nil)
-	require.NoError(t, err)
-	connectReq.Header.Set("X-Account", "acme")
-	resp, err := client.Do(connectReq)
-	require.NoError(t, err)
-	resp.Body.Close()
+	resp := startConnect(t, client, b, "acme")
 	callback, err := f.srv.Authorize(resp.Header.Get("Location"))
 	require.NoError(t, err)
 	req, _ := http.NewRequest(http.MethodGet, b.ts.URL+callback.Path+"?"+callback.RawQuery, nil)

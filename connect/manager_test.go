@@ -66,9 +66,7 @@ func (f *flowFixture) tokenRequests() int {
 
 func TestManagerConnectsManyCompanies(t *testing.T) {
 	t.Parallel()
-	f := newFlowFixture(t, redirect)
-	store := connect.NewMemoryStore()
-	m := f.manager(t, store)
+	f, m, _ := newManagerFixture(t)
 	_, c1 := f.connect(t, m, "acme", company1)
 	_, c2 := f.connect(t, m, "globex", company2)
 	assert.Equal(t, company1, c1.ID)
@@ -94,7 +92,7 @@ func TestManagerConnectsManyCompanies(t *testing.T) {
 		resp, err := m.Client(t.Context(), id).Get(f.srv.URL + pleooauthtest.EmployeesPath)
 		require.NoError(t, err)
 		resp.Body.Close()
-		assert.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Equal(t, http.StatusOK, resp.StatusCode, "as %s", id)
 	}
 }
 
@@ -278,9 +276,7 @@ func TestManagerUnansweredRefreshThatPleoNeverUsed(t *testing.T) {
 // next call; the refresh token was never presented.
 func TestManagerRefreshThatNeverLeft(t *testing.T) {
 	t.Parallel()
-	f := newFlowFixture(t, redirect)
-	store := connect.NewMemoryStore()
-	m := f.manager(t, store)
+	f, m, store := newManagerFixture(t)
 	f.connect(t, m, "acme", company1)
 	f.clock.Advance(pleooauthtest.DefaultAccessTokenTTL)
 
@@ -309,9 +305,7 @@ func TestManagerRefreshThatNeverLeft(t *testing.T) {
 
 func TestManagerWaitsForAnotherInstancesRefresh(t *testing.T) {
 	t.Parallel()
-	f := newFlowFixture(t, redirect)
-	store := connect.NewMemoryStore()
-	m := f.manager(t, store)
+	f, m, store := newManagerFixture(t)
 	f.connect(t, m, "acme", company1)
 	f.clock.Advance(pleooauthtest.DefaultAccessTokenTTL)
 
@@ -339,9 +333,7 @@ func TestManagerWaitsForAnotherInstancesRefresh(t *testing.T) {
 
 func TestManagerDisconnect(t *testing.T) {
 	t.Parallel()
-	f := newFlowFixture(t, redirect)
-	store := connect.NewMemoryStore()
-	m := f.manager(t, store)
+	f, m, store := newManagerFixture(t)
 	tok1, _ := f.connect(t, m, "acme", company1)
 	tok2, _ := f.connect(t, m, "acme", company2)
 

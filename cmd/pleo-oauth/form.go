@@ -14,18 +14,10 @@ func runForm(c *cli, args []string) int {
 	fs := newFlagSet(c, "form", `Form prints what to type into Pleo's Developer Partner Registration form, in
 the form's order and wording. It refuses (exit 1) a registration that has
 errors, and prints the findings instead; warnings go to standard error.`)
-	envName := fs.String("env", "production", "environment whose rules apply: staging or production")
-	format := fs.String("format", "markdown", "output format: markdown (a table like Pleo's Example Registration) or json")
-	args, status, carryOn := parseFlags(c, fs, args)
+	args, env, format, status, carryOn := parseEnvFormat(c, fs, args,
+		"output format: markdown (a table like Pleo's Example Registration) or json", "markdown", "json")
 	if !carryOn {
 		return status
-	}
-	env, err := pleooauth.ParseEnvironment(*envName)
-	if err != nil {
-		return usageError(c, fs, "--env %q: use staging or production", *envName)
-	}
-	if *format != "markdown" && *format != "json" {
-		return usageError(c, fs, "--format %q: use markdown or json", *format)
 	}
 	if len(args) != 1 {
 		return usageError(c, fs, "give exactly one FILE")
@@ -40,7 +32,7 @@ errors, and prints the findings instead; warnings go to standard error.`)
 		fmt.Fprintf(c.stderr, "%s: %s to look at before submitting:\n", res.File, count(len(res.Warnings), "warning"))
 		writeFindings(c.stderr, false, nil, res.Warnings)
 	}
-	if *format == "json" {
+	if format == "json" {
 		reg := *res.reg
 		reg.SubjectType = reg.SubjectType.Canonical()
 		reg.TokenEndpointAuthMethod = reg.AuthMethod()

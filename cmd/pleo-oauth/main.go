@@ -20,9 +20,11 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/partnerkit/pleooauth"
 	"github.com/partnerkit/pleooauth/internal/suggest"
 	"golang.org/x/oauth2"
 )
@@ -210,6 +212,27 @@ func usageError(c *cli, fs *flag.FlagSet, format string, args ...any) int {
 	fmt.Fprintf(c.stderr, "pleo-oauth %s: %s\n", fs.Name(), fmt.Sprintf(format, args...))
 	fs.Usage()
 	return exitUsage
+}
+
+// parseEnvFormat defines --env (default production) and --format (one of
+// formats, the first the default) on fs, parses args with parseFlags and
+// checks both values. It returns carryOn false with the status to stop
+// with, having printed why.
+func parseEnvFormat(c *cli, fs *flag.FlagSet, args []string, formatUsage string, formats ...string) (rest []string, env pleooauth.Environment, format string, status int, carryOn bool) {
+	envName := fs.String("env", "production", "environment whose rules apply: staging or production")
+	fs.StringVar(&format, "format", formats[0], formatUsage)
+	rest, status, carryOn = parseFlags(c, fs, args)
+	if !carryOn {
+		return nil, "", "", status, false
+	}
+	env, err := pleooauth.ParseEnvironment(*envName)
+	if err != nil {
+		return nil, "", "", usageError(c, fs, "--env %q: use staging or production", *envName), false
+	}
+	if !slices.Contains(formats, format) {
+		return nil, "", "", usageError(c, fs, "--format %q: use %s", format, strings.Join(formats, " or ")), false
+	}
+	return rest, env, format, exitOK, true
 }
 
 func version() string {

@@ -31,19 +31,11 @@ against every rule Pleo states for the environment, and reports every problem
 at once. It exits 0 when all files are valid (warnings allowed unless
 --strict), 1 when any has errors (or warnings, with --strict), and 2 on a
 usage error, an unreadable file or input that is not JSON or YAML.`)
-	envName := fs.String("env", "production", "environment whose rules apply: staging or production")
-	format := fs.String("format", "text", "output format: text, or json for one JSON object per file per line")
 	strict := fs.Bool("strict", false, "fail on warnings too")
-	args, status, carryOn := parseFlags(c, fs, args)
+	args, env, format, status, carryOn := parseEnvFormat(c, fs, args,
+		"output format: text, or json for one JSON object per file per line", "text", "json")
 	if !carryOn {
 		return status
-	}
-	env, err := pleooauth.ParseEnvironment(*envName)
-	if err != nil {
-		return usageError(c, fs, "--env %q: use staging or production", *envName)
-	}
-	if *format != "text" && *format != "json" {
-		return usageError(c, fs, "--format %q: use text or json", *format)
 	}
 	if len(args) == 0 {
 		return usageError(c, fs, "no FILE given")
@@ -51,7 +43,7 @@ usage error, an unreadable file or input that is not JSON or YAML.`)
 	worst := exitOK
 	for _, name := range args {
 		res := validateFile(c, name, env, *strict)
-		if *format == "json" {
+		if format == "json" {
 			writeJSONLine(c.stdout, res)
 		} else {
 			writeText(c.stdout, c.color, res, *strict)
