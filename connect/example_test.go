@@ -17,13 +17,14 @@ import (
 // a real store): its other URLs follow the config's endpoint. Here a fake
 // Pleo stands in.
 func Example() {
-	reg := &pleooauth.Registration{
-		HumanReadable: pleooauth.HumanReadable{
-			ClientName: "Example Client", ClientURI: "https://client.example/",
-			TOSURI: "https://client.example/legal/tos.html", PolicyURI: "https://client.example/legal/privacy.pdf",
-			Contacts: []string{"name.surname@example.io"},
-		},
-		Technical: pleooauth.Technical{RedirectURIs: []string{"https://client.example/oauth/callback"}, Scope: "users:read", PKCESupported: true},
+	reg, err := pleooauth.ParseRegistration([]byte(`{
+		"client_name": "Example Client", "client_uri": "https://client.example/",
+		"tos_uri": "https://client.example/legal/tos.html", "policy_uri": "https://client.example/legal/privacy.pdf",
+		"contacts": ["name.surname@example.io"], "redirect_uris": ["https://client.example/oauth/callback"],
+		"scope": "users:read", "pkce_supported": true}`))
+	if err != nil {
+		fmt.Println(err)
+		return
 	}
 	creds, _ := pleooauth.NewCredentials("example-client", "example-secret-0123456789")
 	pleo := pleooauthtest.NewServer(reg, creds)

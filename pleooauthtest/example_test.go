@@ -11,19 +11,20 @@ import (
 
 // A partner's test runs its real OAuth flow against the fake server.
 func Example() {
-	reg := &pleooauth.Registration{
-		HumanReadable: pleooauth.HumanReadable{
-			ClientName: "Example Client",
-			ClientURI:  "https://client.example/",
-			TOSURI:     "https://client.example/legal/tos.html",
-			PolicyURI:  "https://client.example/legal/privacy.pdf",
-			Contacts:   []string{"name.surname@example.io"},
-		},
-		Technical: pleooauth.Technical{
-			RedirectURIs:  []string{"http://127.0.0.1:8080/oauth/callback"},
-			Scope:         "users:read",
-			PKCESupported: true,
-		},
+	// The registration the partner keeps in their repository.
+	reg, err := pleooauth.ParseRegistration([]byte(`
+client_name: Example Client
+client_uri: https://client.example/
+tos_uri: https://client.example/legal/tos.html
+policy_uri: https://client.example/legal/privacy.pdf
+contacts: [name.surname@example.io]
+redirect_uris: [http://127.0.0.1:8080/oauth/callback]
+scope: users:read
+pkce_supported: true
+`))
+	if err != nil {
+		fmt.Println(err)
+		return
 	}
 	creds, err := pleooauth.NewCredentials("test-client", "test-secret")
 	if err != nil {

@@ -208,9 +208,9 @@ func (s *Server) refreshGrant(form url.Values, clientID string) (*tokenResponse,
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rec := s.refresh[tokenKey(rt)]
+	rec, known := s.refresh[tokenKey(rt)]
 	switch {
-	case rec == nil:
+	case !known:
 		return nil, failed("unknown refresh token")
 	case rec.grant.clientID != clientID:
 		return nil, invalidGrant("the refresh token was issued to another client")
