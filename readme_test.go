@@ -1,7 +1,9 @@
 package pleooauth
 
 import (
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -33,4 +35,60 @@ func TestREADMEQuickStartIsTheExample(t *testing.T) {
 	block, _, ok = strings.Cut(block, "```")
 	require.True(t, ok)
 	require.Equal(t, example, block, "README's quick start differs from func Example in example_test.go")
+}
+
+// TestREADMELayout keeps the README's layout table and the tree in step:
+// every path it names exists, it names every file of the root package, and
+// every directory holding Go code is named or has a file named.
+func TestREADMELayout(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	_, table, ok := strings.Cut(string(readme), "## Layout\n")
+	require.True(t, ok)
+	table, _, _ = strings.Cut(table, "\n## ")
+	named := map[string]bool{}
+	for line := range strings.Lines(table) {
+		cells := strings.Split(line, "|")
+		if len(cells) < 3 || !strings.Contains(cells[1], "`") {
+			continue
+		}
+		for _, p := range strings.Split(cells[1], ",") {
+			p = strings.Trim(strings.TrimSpace(p), "`")
+			_, err := os.Stat(p)
+			require.NoError(t, err, "the layout table names %s", p)
+			named[p] = true
+		}
+	}
+	var unnamed []string
+	require.NoError(t, filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if d.IsDir() && path != "." && (name == "testdata" || strings.HasPrefix(name, ".")) {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			return nil
+		}
+		dir := filepath.Dir(path)
+		if dir == "." && !named[path] {
+			unnamed = append(unnamed, path)
+		}
+		if dir != "." && !named[dir] && !namesFileIn(named, dir) {
+			unnamed = append(unnamed, dir)
+		}
+		return nil
+	}))
+	require.Empty(t, unnamed, "the layout table does not name these")
+}
+
+func namesFileIn(named map[string]bool, dir string) bool {
+	for p := range named {
+		if filepath.Dir(p) == dir {
+			return true
+		}
+	}
+	return false
 }
