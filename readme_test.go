@@ -26,11 +26,7 @@ func TestREADMEQuickStartIsTheExample(t *testing.T) {
 	}
 	example := strings.Join(lines, "")
 
-	readme, err := os.ReadFile("README.md")
-	require.NoError(t, err)
-	_, quick, ok := strings.Cut(string(readme), "## Quick start")
-	require.True(t, ok)
-	_, block, ok := strings.Cut(quick, "```go\n")
+	_, block, ok := strings.Cut(readmeSection(t, "## Quick start\n"), "```go\n")
 	require.True(t, ok)
 	block, _, ok = strings.Cut(block, "```")
 	require.True(t, ok)
@@ -42,11 +38,7 @@ func TestREADMEQuickStartIsTheExample(t *testing.T) {
 // every directory holding Go code is named or has a file named.
 func TestREADMELayout(t *testing.T) {
 	t.Parallel()
-	readme, err := os.ReadFile("README.md")
-	require.NoError(t, err)
-	_, table, ok := strings.Cut(string(readme), "## Layout\n")
-	require.True(t, ok)
-	table, _, _ = strings.Cut(table, "\n## ")
+	table := readmeSection(t, "## Layout\n")
 	named := map[string]bool{}
 	for line := range strings.Lines(table) {
 		cells := strings.Split(line, "|")
@@ -82,6 +74,18 @@ func TestREADMELayout(t *testing.T) {
 		return nil
 	}))
 	require.Empty(t, unnamed, "the layout table does not name these")
+}
+
+// readmeSection returns the README's section under heading, up to the
+// next heading of its level.
+func readmeSection(t *testing.T, heading string) string {
+	t.Helper()
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(readme), heading)
+	require.True(t, ok, "the README has no %q", heading)
+	section, _, _ = strings.Cut(section, "\n## ")
+	return section
 }
 
 func namesFileIn(named map[string]bool, dir string) bool {
