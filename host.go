@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 	"golang.org/x/text/unicode/norm"
@@ -44,11 +45,14 @@ func browserHost(hostname string) (host string, ip netip.Addr, err error) {
 		}
 		return ip.String(), ip, nil
 	}
-	ascii, err := browserIDNA.ToASCII(hostname)
-	if err != nil {
-		return "", netip.Addr{}, fmt.Errorf("%w: it fails internationalised domain name (UTS #46) mapping", errBrowserHost)
+	ascii := strings.ToLower(hostname)
+	if !plainASCIIHost(hostname) {
+		ascii, err = browserIDNA.ToASCII(hostname)
+		if err != nil {
+			return "", netip.Addr{}, fmt.Errorf("%w: it fails internationalised domain name (UTS #46) mapping", errBrowserHost)
+		}
+		ascii = strings.ToLower(ascii)
 	}
-	ascii = strings.ToLower(ascii)
 	if i := strings.IndexFunc(ascii, forbiddenDomainRune); i >= 0 {
 		return "", netip.Addr{}, fmt.Errorf("%w: it holds the character %q, which no host may", errBrowserHost, ascii[i])
 	}
@@ -60,6 +64,33 @@ func browserHost(hostname string) (host string, ip netip.Addr, err error) {
 		return ip.String(), ip, nil
 	}
 	return strings.TrimSuffix(ascii, "."), netip.Addr{}, nil
+}
+
+// plainASCIIHost reports whether hostname is ASCII letters, digits,
+// hyphens, underscores and dots in non-empty labels, none of them an
+// A-label ("xn--"): the host of nearly every registration. UTS #46 with
+// browserIDNA's options maps such a name to its lowercase form and has
+// nothing in it to refuse, so browserHost skips the mapping for it; a test
+// checks that the two agree.
+func plainASCIIHost(hostname string) bool {
+	label := 0 // length of the label so far
+	for i := 0; i < len(hostname); i++ {
+		switch c := hostname[i]; {
+		case c == '.':
+			if label == 0 {
+				return false
+			}
+			label = 0
+			continue
+		case label == 0 && (c == 'x' || c == 'X') && len(hostname) >= i+4 && strings.EqualFold(hostname[i:i+4], "xn--"):
+			return false
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+		label++
+	}
+	return label > 0
 }
 
 // forbiddenDomainRune reports the WHATWG URL standard's forbidden domain
@@ -177,7 +208,13 @@ func isPleoHost(host string) bool {
 // default-ignorable code point (the Hangul fillers, the combining grapheme
 // joiner). Such a character changes how a text reads, or reads as nothing.
 func formatCharacter(s string) (rune, bool) {
-	for _, r := range s {
+	// ASCII holds no format character: skip to the first byte that is not
+	// ASCII, as nearly every URI and name has none.
+	i := 0
+	for i < len(s) && s[i] < utf8.RuneSelf {
+		i++
+	}
+	for _, r := range s[i:] {
 		if isFormatCharacter(r) {
 			return r, true
 		}
@@ -209,12 +246,17 @@ var lookalikes = strings.NewReplacer(
 // letters), accents and invisible characters removed, look-alike letters
 // mapped to the Latin ones, and lower case.
 func brandSkeleton(name string) string {
-	var b strings.Builder
-	for _, r := range norm.NFKD.String(name) {
-		if unicode.Is(unicode.Mn, r) || isFormatCharacter(r) {
-			continue
+	// NFKD leaves ASCII as it is, and ASCII has no accents or invisible
+	// characters to remove.
+	if strings.IndexFunc(name, func(r rune) bool { return r >= utf8.RuneSelf }) >= 0 {
+		var b strings.Builder
+		for _, r := range norm.NFKD.String(name) {
+			if unicode.Is(unicode.Mn, r) || isFormatCharacter(r) {
+				continue
+			}
+			b.WriteRune(r)
 		}
-		b.WriteRune(r)
+		name = b.String()
 	}
-	return strings.ToLower(lookalikes.Replace(b.String()))
+	return strings.ToLower(lookalikes.Replace(name))
 }
