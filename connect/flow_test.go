@@ -3,7 +3,6 @@ package connect_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"github.com/partnerkit/pleooauth"
 	"github.com/partnerkit/pleooauth/connect"
 	"github.com/partnerkit/pleooauth/internal/examplereg"
+	"github.com/partnerkit/pleooauth/internal/fakepleo"
 	"github.com/partnerkit/pleooauth/pleooauthtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -33,6 +33,7 @@ func testRegistration(redirect string) *pleooauth.Registration {
 }
 
 type flowFixture struct {
+	pleo  *fakepleo.Pleo
 	srv   *pleooauthtest.Server
 	cfg   *oauth2.Config
 	ctx   context.Context
@@ -42,17 +43,9 @@ type flowFixture struct {
 
 func newFlowFixture(t *testing.T, redirect string, opts ...pleooauthtest.Option) *flowFixture {
 	t.Helper()
-	reg := testRegistration(redirect)
-	creds, err := pleooauth.NewCredentials(testClientID, testClientSecret)
-	require.NoError(t, err)
-	clk := pleooauthtest.NewClock(time.Now())
-	srv := pleooauthtest.NewServer(reg, creds, append([]pleooauthtest.Option{pleooauthtest.WithClock(clk.Now)}, opts...)...)
-	t.Cleanup(srv.Close)
-	cfg, err := reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoint(srv.Endpoint()))
-	require.NoError(t, err)
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	return &flowFixture{srv: srv, cfg: cfg, ctx: context.WithValue(t.Context(), oauth2.HTTPClient, srv.Client()), key: key, clock: clk}
+	p := fakepleo.Start(t, testRegistration(redirect), testClientID, testClientSecret, opts...)
+	ctx := context.WithValue(t.Context(), oauth2.HTTPClient, p.Client())
+	return &flowFixture{pleo: p, srv: p.Server, cfg: p.Config, ctx: ctx, key: p.Key, clock: p.Clock}
 }
 
 // The Pleo companies the tests connect.
@@ -72,15 +65,7 @@ func newManagerFixture(t *testing.T) (*flowFixture, *connect.Manager, *connect.M
 // manager makes a Manager over store that talks to the fake server.
 func (f *flowFixture) manager(t *testing.T, store connect.Store, opts ...connect.Option) *connect.Manager {
 	t.Helper()
-	m, err := connect.NewManager(f.cfg, store, append([]connect.Option{
-		connect.WithKeys(f.key),
-		connect.WithHTTPClient(f.srv.Client()),
-		connect.WithIntrospectionURL(f.srv.IntrospectionURL()),
-		connect.WithAPIBaseURL(f.srv.URL),
-		connect.WithClock(f.clock.Now),
-	}, opts...)...)
-	require.NoError(t, err)
-	return m
+	return f.pleo.Manager(t, store, opts...)
 }
 
 func (f *flowFixture) flow(t *testing.T, opts ...connect.FlowOption) *connect.Flow {

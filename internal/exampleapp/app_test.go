@@ -1,7 +1,6 @@
 package exampleapp_test
 
 import (
-	"crypto/rand"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -11,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/partnerkit/pleooauth"
 	"github.com/partnerkit/pleooauth/connect"
 	"github.com/partnerkit/pleooauth/internal/exampleapp"
 	"github.com/partnerkit/pleooauth/internal/examplereg"
+	"github.com/partnerkit/pleooauth/internal/fakepleo"
 	"github.com/partnerkit/pleooauth/pleooauthtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -38,24 +37,14 @@ func setup(t *testing.T, opts ...pleooauthtest.Option) *fixture {
 	base := "http://" + backend.Listener.Addr().String()
 	reg := examplereg.New("users:read", base+exampleapp.CallbackPath)
 	reg.InitiationURI, reg.SettingsURI = base+exampleapp.ConnectPath, base+exampleapp.SettingsPath
-	creds, err := pleooauth.NewCredentials("app-client", "app-secret-0123456789")
-	require.NoError(t, err)
-	clock := pleooauthtest.NewClock(time.Now())
-	pleo := pleooauthtest.NewServer(reg, creds, append([]pleooauthtest.Option{pleooauthtest.WithClock(clock.Now)}, opts...)...)
-	t.Cleanup(pleo.Close)
-	cfg, err := reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoint(pleo.Endpoint()))
-	require.NoError(t, err)
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	mgr, err := connect.NewManager(cfg, connect.NewMemoryStore(), connect.WithKeys(key), connect.WithHTTPClient(pleo.Client()),
-		connect.WithIntrospectionURL(pleo.IntrospectionURL()), connect.WithAPIBaseURL(pleo.URL), connect.WithClock(clock.Now))
-	require.NoError(t, err)
-	a, err := exampleapp.New(exampleapp.Config{Manager: mgr, FlowKey: key, APIBaseURL: pleo.URL})
+	p := fakepleo.Start(t, reg, "app-client", "app-secret-0123456789", opts...)
+	mgr := p.Manager(t, connect.NewMemoryStore())
+	a, err := exampleapp.New(exampleapp.Config{Manager: mgr, FlowKey: p.Key, APIBaseURL: p.URL})
 	require.NoError(t, err)
 	backend.Config.Handler = a
 	backend.Start()
 	t.Cleanup(backend.Close)
-	return &fixture{pleo: pleo, backend: backend, clock: clock, mgr: mgr}
+	return &fixture{pleo: p.Server, backend: backend, clock: p.Clock, mgr: mgr}
 }
 
 // browser is one customer's browser: its own cookies, no redirects
