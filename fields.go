@@ -1,10 +1,8 @@
 package pleooauth
 
 import (
-	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 )
 
 // field describes one registration field. fields is the one place that
@@ -14,28 +12,42 @@ import (
 // messages). Its order is the order of Pleo's form, which is the order
 // findings are reported in and [Registration.Form] lists.
 type field struct {
-	name    string // JSON name, as the Registration's json tag spells it
-	label   string // label on Pleo's form; "" for a field the form does not ask
-	want    string // what a value must be, e.g. "a string"
-	purpose string // what Pleo does with it, as the end of a sentence
+	name    string                    // JSON name, as the Registration's json tag spells it
+	label   string                    // label on Pleo's form; "" for a field the form does not ask
+	want    string                    // what a value must be, e.g. "a string"
+	purpose string                    // what Pleo does with it, as the end of a sentence
+	target  func(r *Registration) any // the Go field, to decode into and to read
 }
 
 var fields = []field{
-	{"client_name", "Client Name", "a string", "it is your application's brand name, shown to users when they authorise it"},
-	{"client_uri", "Client URI", "a string holding a URL", "it links to your app's homepage or integration announcement page"},
-	{"logo_uri", "Logo", "a string holding a URL", "Pleo shows your square (1:1) logo to users when they authorise your app"},
-	{"tos_uri", "Terms of Service", "a string holding a URL", "it links to the legal agreement governing use of your app"},
-	{"policy_uri", "Privacy Policy", "a string holding a URL", "it links to how your app collects and processes user data"},
-	{"contacts", "Contacts", "a list of email addresses", "Pleo needs the email addresses of the people responsible for the application"},
-	{"initiation_uri", "Initiation URI", "a string holding a URL", "it is where users start connecting your app to Pleo, and lets Pleo list your app in its catalogue"},
-	{"settings_uri", "Settings URI", "a string holding a URL", "it is where users manage your app's settings from within Pleo"},
-	{"redirect_uris", "Redirect URIs", "a list of URLs", "Pleo sends users back to one of these after they authorise your app"},
-	{"scope", "Scopes", `one string of space-separated scopes, such as "users:read users:write"`, "it lists the API permissions your client needs"},
-	{"pkce_supported", "PKCE Support", "true or false", "it says whether your client uses PKCE"},
+	{"client_name", "Client Name", "a string", "it is your application's brand name, shown to users when they authorise it",
+		func(r *Registration) any { return &r.ClientName }},
+	{"client_uri", "Client URI", "a string holding a URL", "it links to your app's homepage or integration announcement page",
+		func(r *Registration) any { return &r.ClientURI }},
+	{"logo_uri", "Logo", "a string holding a URL", "Pleo shows your square (1:1) logo to users when they authorise your app",
+		func(r *Registration) any { return &r.LogoURI }},
+	{"tos_uri", "Terms of Service", "a string holding a URL", "it links to the legal agreement governing use of your app",
+		func(r *Registration) any { return &r.TOSURI }},
+	{"policy_uri", "Privacy Policy", "a string holding a URL", "it links to how your app collects and processes user data",
+		func(r *Registration) any { return &r.PolicyURI }},
+	{"contacts", "Contacts", "a list of email addresses", "Pleo needs the email addresses of the people responsible for the application",
+		func(r *Registration) any { return &r.Contacts }},
+	{"initiation_uri", "Initiation URI", "a string holding a URL", "it is where users start connecting your app to Pleo, and lets Pleo list your app in its catalogue",
+		func(r *Registration) any { return &r.InitiationURI }},
+	{"settings_uri", "Settings URI", "a string holding a URL", "it is where users manage your app's settings from within Pleo",
+		func(r *Registration) any { return &r.SettingsURI }},
+	{"redirect_uris", "Redirect URIs", "a list of URLs", "Pleo sends users back to one of these after they authorise your app",
+		func(r *Registration) any { return &r.RedirectURIs }},
+	{"scope", "Scopes", `one string of space-separated scopes, such as "users:read users:write"`, "it lists the API permissions your client needs",
+		func(r *Registration) any { return &r.Scope }},
+	{"pkce_supported", "PKCE Support", "true or false", "it says whether your client uses PKCE",
+		func(r *Registration) any { return &r.PKCESupported }},
 	// Pleo's form does not ask how the client authenticates: Pleo documents
 	// client_secret_basic.
-	{"token_endpoint_auth_method", "", "one of client_secret_basic, client_secret_post or none", "it says how your client authenticates at the token endpoint"},
-	{"subject_type", "Subject Type Preference", "one of none, company or organisation", "it is the default kind of Pleo resource your client operates on"},
+	{"token_endpoint_auth_method", "", "one of client_secret_basic, client_secret_post or none", "it says how your client authenticates at the token endpoint",
+		func(r *Registration) any { return &r.TokenEndpointAuthMethod }},
+	{"subject_type", "Subject Type Preference", "one of none, company or organisation", "it is the default kind of Pleo resource your client operates on",
+		func(r *Registration) any { return &r.SubjectType }},
 }
 
 // fieldIndex maps a JSON field name to its position in fields.
@@ -46,36 +58,6 @@ var fieldIndex = func() map[string]int {
 	}
 	return m
 }()
-
-// fieldPaths returns, for each entry of fields, the index path of the
-// Registration's Go field whose json tag names it. A test checks that the
-// two agree, name for name and in order. It is built on first use, and not
-// by a package variable's initialiser: code reachable from package
-// initialisation that reflects on Registration would link every method of
-// Registration, and with them net/http, into programs that call none.
-func fieldPaths() [][]int {
-	fieldPathsOnce.Do(func() {
-		fieldPathsValue = make([][]int, len(fields))
-		for _, sf := range reflect.VisibleFields(reflect.TypeFor[Registration]()) {
-			name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
-			if i, ok := fieldIndex[name]; ok && !sf.Anonymous {
-				fieldPathsValue[i] = sf.Index
-			}
-		}
-	})
-	return fieldPathsValue
-}
-
-var (
-	fieldPathsOnce  sync.Once
-	fieldPathsValue [][]int
-)
-
-// target returns a pointer to the Go field of r that fields[i] describes,
-// for decoding a JSON value into.
-func target(r *Registration, i int) any {
-	return reflect.ValueOf(r).Elem().FieldByIndex(fieldPaths()[i]).Addr().Interface()
-}
 
 // fieldRank orders a finding's field path ("redirect_uris[2]") for
 // reporting: by form order, then by list index. Paths that name no known
@@ -112,12 +94,12 @@ type FormEntry struct {
 // [Registration.Validate] first.
 func (r *Registration) Form() []FormEntry {
 	entries := make([]FormEntry, 0, len(fields))
-	for i, f := range fields {
+	for _, f := range fields {
 		if f.label == "" {
 			continue
 		}
 		var value string
-		switch v := target(r, i).(type) {
+		switch v := f.target(r).(type) {
 		case *string:
 			value = *v
 		case *[]string:

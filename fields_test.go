@@ -28,19 +28,23 @@ func TestFieldRank(t *testing.T) {
 }
 
 // TestFieldsMatchRegistration: fields lists every json-tagged field of
-// Registration, by the same name and in the same order.
+// Registration, by the same name and in the same order, and each entry's
+// target is the Go field with that tag.
 func TestFieldsMatchRegistration(t *testing.T) {
 	t.Parallel()
+	r := &Registration{}
 	var tagged []string
+	byTag := map[string]any{}
 	for _, sf := range reflect.VisibleFields(reflect.TypeFor[Registration]()) {
 		if name, _, _ := strings.Cut(sf.Tag.Get("json"), ","); name != "" {
 			tagged = append(tagged, name)
+			byTag[name] = reflect.ValueOf(r).Elem().FieldByIndex(sf.Index).Addr().Interface()
 		}
 	}
 	var listed []string
-	for i, f := range fields {
+	for _, f := range fields {
 		listed = append(listed, f.name)
-		assert.NotNil(t, fieldPaths()[i], "%s has no Go field", f.name)
+		assert.True(t, byTag[f.name] == f.target(r), "%s's target is not the field tagged %s", f.name, f.name)
 	}
 	assert.Equal(t, tagged, listed)
 }

@@ -188,10 +188,10 @@ func decodeRegistration(doc []byte) (*Registration, map[string]bool, error) {
 		switch {
 		case known:
 			f := fields[i]
-			if err := json.Unmarshal(raw, target(reg, i)); err != nil {
+			if err := json.Unmarshal(raw, f.target(reg)); err != nil {
 				// Leave the field unset rather than half decoded; Check
 				// then treats it as missing.
-				reflect.ValueOf(target(reg, i)).Elem().SetZero()
+				reflect.ValueOf(f.target(reg)).Elem().SetZero()
 				findings = append(findings, FieldError{key, RuleWrongType,
 					fmt.Sprintf("%s must be %s, not %s", key, f.want, describeJSON(raw))})
 			}

@@ -105,6 +105,3 @@ var severities = map[Rule]severity{
 // Warning reports whether a finding under r is a warning rather than an
 // error. It is false for a rule this package does not define.
 func (r Rule) Warning() bool { return severities[r] == isWarning }
-
-// String returns the rule's identifier.
-func (r Rule) String() string { return string(r) }

@@ -17,8 +17,12 @@ import (
 	"github.com/partnerkit/pleooauth/logo"
 )
 
-// logoRedirects is how many redirects fetching a logo follows.
-const logoRedirects = 3
+// Bounds on fetching a logo by URL: how many redirects it follows, and how
+// long it may take.
+const (
+	logoRedirects = 3
+	logoTimeout   = 10 * time.Second
+)
 
 // newLogoClient is the client that fetches logos: it follows at most
 // logoRedirects redirects, and only to https.
@@ -37,10 +41,10 @@ func checkLogoRedirect(req *http.Request, via []*http.Request) error {
 }
 
 func runLogo(c *cli, args []string) int {
-	fs := newFlagSet(c, "logo", `Logo checks that a logo image is square (1:1 ratio), as Pleo asks. It reads
-PNG, JPEG, GIF, WebP and SVG, from a file or an https URL, at most 5 MiB, and
-gives up on a URL after 10 seconds. It exits 0 for a square image, 1 for one
-that is not square or not an image, and 2 when the file or URL cannot be read.`)
+	fs := newFlagSet(c, "logo", fmt.Sprintf(`Logo checks that a logo image is square (1:1 ratio), as Pleo asks. It reads
+PNG, JPEG, GIF, WebP and SVG, from a file or an https URL, at most %d MiB, and
+gives up on a URL after %d seconds. It exits 0 for a square image, 1 for one
+that is not square or not an image, and 2 when the file or URL cannot be read.`, logo.MaxBytes>>20, int(logoTimeout/time.Second)))
 	args, status, carryOn := parseFlags(c, fs, args)
 	if !carryOn {
 		return status

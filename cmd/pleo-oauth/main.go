@@ -60,7 +60,7 @@ func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli {
 		stdin: stdin, stdout: stdout, stderr: stderr,
 		color:       useColor(stdout, os.Getenv),
 		logoClient:  newLogoClient(),
-		logoTimeout: 10 * time.Second,
+		logoTimeout: logoTimeout,
 	}
 }
 
@@ -92,26 +92,25 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 func (c *cli) run(args []string) int {
-	stdout, stderr := c.stdout, c.stderr
 	if len(args) == 0 {
-		usage(stderr)
+		usage(c.stderr)
 		return exitUsage
 	}
 	switch args[0] {
 	case "-h", "-help", "--help":
-		usage(stdout)
+		usage(c.stdout)
 		return exitOK
 	case "-version", "--version", "version":
-		fmt.Fprintf(stdout, "pleo-oauth version %s %s\n", version(), runtime.Version())
+		fmt.Fprintf(c.stdout, "pleo-oauth version %s %s\n", version(), runtime.Version())
 		return exitOK
 	case "help":
 		if len(args) == 1 {
-			usage(stdout)
+			usage(c.stdout)
 			return exitOK
 		}
 		cmd, ok := lookup(args[1])
 		if !ok || len(args) > 2 {
-			fmt.Fprintf(stderr, "pleo-oauth help %s: unknown command\nRun 'pleo-oauth help' for usage.\n", strings.Join(args[1:], " "))
+			fmt.Fprintf(c.stderr, "pleo-oauth help %s: unknown command\nRun 'pleo-oauth help' for usage.\n", strings.Join(args[1:], " "))
 			return exitUsage
 		}
 		return cmd.run(c, []string{"-h"})
@@ -122,8 +121,8 @@ func (c *cli) run(args []string) int {
 		for i, cmd := range commands() {
 			names[i] = cmd.name
 		}
-		fmt.Fprintf(stderr, "pleo-oauth %s: unknown command%s\n", args[0], suggest.DidYouMean(args[0], names))
-		usage(stderr)
+		fmt.Fprintf(c.stderr, "pleo-oauth %s: unknown command%s\n", args[0], suggest.DidYouMean(args[0], names))
+		usage(c.stderr)
 		return exitUsage
 	}
 	return cmd.run(c, args[1:])
