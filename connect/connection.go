@@ -79,7 +79,20 @@ type Query struct {
 	Account string // only this account's connections, when set
 	Status  Status // only connections with this status, when set
 	After   string // only IDs after this one (the last ID of the page before)
-	Limit   int    // at most this many; 0 means 100
+	Limit   int    // at most this many; 0 means DefaultPageSize
+}
+
+// DefaultPageSize is how many connections a [Query] without a Limit
+// selects at most.
+const DefaultPageSize = 100
+
+// PageSize returns how many connections q selects at most: its Limit, or
+// [DefaultPageSize] when Limit is 0 or less. A [Store] reads it.
+func (q Query) PageSize() int {
+	if q.Limit <= 0 {
+		return DefaultPageSize
+	}
+	return q.Limit
 }
 
 // Store keeps connections for a [Manager], shared by every instance of a

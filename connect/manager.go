@@ -251,7 +251,7 @@ func (m *Manager) Get(ctx context.Context, id string) (*Connection, error) {
 }
 
 // List yields the connections q selects, ordered by ID, reading the store a
-// page at a time (q.Limit a page). It stops at the first error, which it
+// page at a time (q.PageSize() a page). It stops at the first error, which it
 // yields.
 func (m *Manager) List(ctx context.Context, q Query) iter.Seq2[Connection, error] {
 	return func(yield func(Connection, error) bool) {
@@ -266,7 +266,7 @@ func (m *Manager) List(ctx context.Context, q Query) iter.Seq2[Connection, error
 					return
 				}
 			}
-			if len(page) < limit(q) {
+			if len(page) < q.PageSize() {
 				return
 			}
 			q.After = page[len(page)-1].ID

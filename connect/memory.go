@@ -54,14 +54,7 @@ func (m *MemoryStore) List(_ context.Context, q Query) ([]Connection, error) {
 		out = append(out, c)
 	}
 	slices.SortFunc(out, func(a, b Connection) int { return strings.Compare(a.ID, b.ID) })
-	return out[:min(len(out), limit(q))], nil
-}
-
-func limit(q Query) int {
-	if q.Limit <= 0 {
-		return 100
-	}
-	return q.Limit
+	return out[:min(len(out), q.PageSize())], nil
 }
 
 // Put stores the connection's new grant.

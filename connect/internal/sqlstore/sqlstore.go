@@ -81,13 +81,9 @@ func (s *Store) Get(ctx context.Context, id string) (*connect.Record, error) {
 
 // List returns the connections q selects, ordered by ID.
 func (s *Store) List(ctx context.Context, q connect.Query) ([]connect.Connection, error) {
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 100
-	}
 	out, err := s.Driver.QueryConnections(ctx, `SELECT `+Columns+` FROM pleooauth_connections
 		WHERE ($1 = '' OR account = $1) AND ($2 = '' OR status = $2) AND id > $3
-		ORDER BY id LIMIT $4`, q.Account, string(q.Status), q.After, limit)
+		ORDER BY id LIMIT $4`, q.Account, string(q.Status), q.After, q.PageSize())
 	if err != nil {
 		return nil, s.wrap(err)
 	}
