@@ -2,7 +2,6 @@ package connect
 
 import (
 	"context"
-	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/subtle"
@@ -80,13 +79,9 @@ func NewFlow(cfg *oauth2.Config, key []byte, opts ...FlowOption) (*Flow, error) 
 	if cfg == nil {
 		return nil, errors.New("pleooauth: NewFlow needs an *oauth2.Config")
 	}
-	block, err := aes.NewCipher(key)
+	aead, err := newAEAD(key)
 	if err != nil {
-		return nil, fmt.Errorf("pleooauth: flow key must be 16, 24 or 32 bytes, not %d", len(key))
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("pleooauth: flow key: %w", err)
+		return nil, fmt.Errorf("pleooauth: flow key %w", err)
 	}
 	f := &Flow{cfg: cfg, aead: aead, ttl: DefaultFlowTTL, now: time.Now, used: make(map[string]time.Time)}
 	for _, opt := range opts {
@@ -127,11 +122,7 @@ func (f *Flow) seal(state []byte, verifier, account string, expires time.Time) s
 	plain = append(plain, byte(len(verifier))) // RFC 7636: 43 to 128 characters
 	plain = append(plain, verifier...)
 	plain = append(plain, account...)
-	out := make([]byte, 1+f.aead.NonceSize(), 1+f.aead.NonceSize()+len(plain)+f.aead.Overhead())
-	out[0] = sealVersion
-	_, _ = rand.Read(out[1:])
-	out = f.aead.Seal(out, out[1:], plain, f.additionalData())
-	return base64.RawURLEncoding.EncodeToString(out)
+	return base64.RawURLEncoding.EncodeToString(sealAEAD(f.aead, []byte{sealVersion}, plain, f.additionalData()))
 }
 
 func (f *Flow) additionalData() []byte {
@@ -150,11 +141,10 @@ type opened struct {
 // unseal opens a sealed value.
 func (f *Flow) unseal(sealed string) (*opened, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(sealed)
-	ns := f.aead.NonceSize()
-	if err != nil || len(raw) < 1+ns || raw[0] != sealVersion {
+	if err != nil || len(raw) < 1 || raw[0] != sealVersion {
 		return nil, ErrFlowInvalid
 	}
-	plain, err := f.aead.Open(nil, raw[1:1+ns], raw[1+ns:], f.additionalData())
+	plain, err := openAEAD(f.aead, raw, 1, f.additionalData())
 	if err != nil || len(plain) < 8+stateBytes+1 {
 		return nil, ErrFlowInvalid
 	}
@@ -164,7 +154,7 @@ func (f *Flow) unseal(sealed string) (*opened, error) {
 		return nil, ErrFlowInvalid
 	}
 	return &opened{
-		nonce:    string(raw[1 : 1+ns]),
+		nonce:    string(raw[1 : 1+f.aead.NonceSize()]),
 		expires:  time.Unix(int64(binary.BigEndian.Uint64(plain)), 0),
 		state:    plain[8 : 8+stateBytes],
 		verifier: string(rest[1 : 1+n]),

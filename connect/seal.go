@@ -32,13 +32,9 @@ func newKeyring(keys [][]byte) (*keyring, error) {
 	}
 	kr := &keyring{}
 	for i, k := range keys {
-		block, err := aes.NewCipher(k)
+		aead, err := newAEAD(k)
 		if err != nil {
-			return nil, fmt.Errorf("pleooauth: key %d must be 16, 24 or 32 bytes, not %d", i+1, len(k))
-		}
-		aead, err := cipher.NewGCM(block)
-		if err != nil {
-			return nil, fmt.Errorf("pleooauth: key %d: %w", i+1, err)
+			return nil, fmt.Errorf("pleooauth: key %d %w", i+1, err)
 		}
 		sum := sha256.Sum256(k)
 		kr.keys = append(kr.keys, sealKey{id: [4]byte(sum[:4]), aead: aead})
@@ -71,12 +67,7 @@ func (kr *keyring) seal(id string, tok *oauth2.Token) []byte {
 	}
 	plain, _ := json.Marshal(st) // strings and an int always marshal
 	k := kr.keys[0]
-	ns := k.aead.NonceSize()
-	out := make([]byte, 5+ns, 5+ns+len(plain)+k.aead.Overhead())
-	out[0] = sealFormat
-	copy(out[1:5], k.id[:])
-	_, _ = rand.Read(out[5:]) // crypto/rand.Read never fails
-	return k.aead.Seal(out, out[5:5+ns], plain, additionalData(id))
+	return sealAEAD(k.aead, append([]byte{sealFormat}, k.id[:]...), plain, additionalData(id))
 }
 
 // open decrypts a sealed value of the connection id with whichever key
@@ -89,11 +80,7 @@ func (kr *keyring) open(id string, sealed []byte) (*oauth2.Token, error) {
 		if [4]byte(sealed[1:5]) != k.id {
 			continue
 		}
-		ns := k.aead.NonceSize()
-		if len(sealed) < 5+ns {
-			break
-		}
-		plain, err := k.aead.Open(nil, sealed[5:5+ns], sealed[5+ns:], additionalData(id))
+		plain, err := openAEAD(k.aead, sealed, 5, additionalData(id))
 		if err != nil {
 			return nil, errors.New("pleooauth: the stored tokens do not open: tampered with, or sealed for another connection")
 		}
@@ -108,4 +95,32 @@ func (kr *keyring) open(id string, sealed []byte) (*oauth2.Token, error) {
 		return tok, nil
 	}
 	return nil, fmt.Errorf("pleooauth: the stored tokens were sealed with a key this manager does not have (key ID %x); add it to WithKeys", binary.BigEndian.Uint32(sealed[1:5]))
+}
+
+// newAEAD makes AES-GCM with key, or says why the key does not fit.
+func newAEAD(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("must be 16, 24 or 32 bytes, not %d", len(key))
+	}
+	return cipher.NewGCM(block)
+}
+
+// sealAEAD returns header, a fresh random nonce, and plain sealed under
+// that nonce with additional data ad.
+func sealAEAD(aead cipher.AEAD, header, plain, ad []byte) []byte {
+	ns := aead.NonceSize()
+	out := make([]byte, len(header)+ns, len(header)+ns+len(plain)+aead.Overhead())
+	copy(out, header)
+	_, _ = rand.Read(out[len(header):]) // crypto/rand.Read never fails
+	return aead.Seal(out, out[len(header):], plain, ad)
+}
+
+// openAEAD opens what sealAEAD made with a header of headerLen bytes.
+func openAEAD(aead cipher.AEAD, sealed []byte, headerLen int, ad []byte) ([]byte, error) {
+	ns := aead.NonceSize()
+	if len(sealed) < headerLen+ns {
+		return nil, errors.New("too short")
+	}
+	return aead.Open(nil, sealed[headerLen:headerLen+ns], sealed[headerLen+ns:], ad)
 }

@@ -39,12 +39,11 @@ func (e *tokenEndpointError) Unwrap() error { return e.re }
 // scrubTokenError returns err with any *oauth2.RetrieveError in it replaced
 // by a tokenEndpointError that keeps only the status and the OAuth error
 // code: the body, the error description and the error URI are dropped, and
-// the response reduced to its status (with Pleo's own status text) and a
-// Retry-After header given in seconds. A
-// description or a URI is the server's free text, and a proxy in front of
-// it may put the request there, in any encoding (form-escaped, base64 in a
-// Basic header, HTML); no scrubbing of known values can be sure to catch
-// them all. An error code that is not a plain RFC 6749 code (lower-case
+// the response reduced to its status (with the standard status text) and a
+// Retry-After header given in seconds. A description or a URI is the
+// server's free text, and a proxy in front of it may put the request
+// there, in any encoding (form-escaped, base64 in a Basic header, HTML); no
+// scrubbing of known values can be sure to catch them all. An error code that is not a plain RFC 6749 code (lower-case
 // letters and underscores) is dropped too. Other errors (the network's)
 // carry no part of the request body and are returned as they are.
 func scrubTokenError(err error) error {
