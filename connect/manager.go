@@ -212,13 +212,7 @@ func (m *Manager) Complete(ctx context.Context, tok *oauth2.Token, account strin
 		return nil, errors.New("pleooauth: Pleo says the new access token is not active, or names no subject")
 	}
 	now := m.now()
-	if tok.ExpiresIn > 0 {
-		// x/oauth2 dates the expiry by time.Now; date it by the Manager's
-		// clock, which decides when to refresh.
-		cp := *tok
-		cp.Expiry = now.Add(time.Duration(tok.ExpiresIn) * time.Second)
-		tok = &cp
-	}
+	tok = m.onClock(tok)
 	scopes := strings.Fields(info.Scope)
 	if s, ok := tok.Extra("scope").(string); ok && s != "" {
 		scopes = strings.Fields(s)

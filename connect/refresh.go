@@ -110,6 +110,18 @@ func (m *Manager) Token(ctx context.Context, id string) (*oauth2.Token, error) {
 	}
 }
 
+// onClock returns tok with its expiry dated by the Manager's clock, which
+// decides when to refresh: x/oauth2 dates it by time.Now. A token without
+// expires_in is returned as it is.
+func (m *Manager) onClock(tok *oauth2.Token) *oauth2.Token {
+	if tok.ExpiresIn <= 0 {
+		return tok
+	}
+	cp := *tok
+	cp.Expiry = m.now().Add(time.Duration(tok.ExpiresIn) * time.Second)
+	return &cp
+}
+
 // valid reports whether tok can be handed out: not expiring within delta.
 func (m *Manager) valid(tok *oauth2.Token) bool {
 	return tok != nil && tok.AccessToken != "" && (tok.Expiry.IsZero() || m.now().Add(m.delta).Before(tok.Expiry))
@@ -343,12 +355,7 @@ func (m *Manager) sendRefresh(ctx context.Context, refreshToken string) (*oauth2
 	// An expired-looking token makes x/oauth2 refresh once, and only once.
 	tok, err := m.cfg.TokenSource(m.oauthContext(ctx), &oauth2.Token{RefreshToken: refreshToken}).Token()
 	if err == nil {
-		if tok.ExpiresIn > 0 {
-			// x/oauth2 dates the expiry by time.Now; date it by the
-			// Manager's clock, which decides when to refresh.
-			tok.Expiry = m.now().Add(time.Duration(tok.ExpiresIn) * time.Second)
-		}
-		return tok, refreshed, nil
+		return m.onClock(tok), refreshed, nil
 	}
 	err = scrubTokenError(err)
 	var rerr *oauth2.RetrieveError
