@@ -12,16 +12,16 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"image/gif"
-	"image/jpeg"
-	"image/png"
+	_ "image/gif"  // registers GIF with image.DecodeConfig
+	_ "image/jpeg" // registers JPEG
+	_ "image/png"  // registers PNG
 	"io"
 	"math"
 	"regexp"
 	"strconv"
 	"strings"
 
-	"golang.org/x/image/webp"
+	_ "golang.org/x/image/webp" // registers WebP
 	"golang.org/x/text/encoding/htmlindex"
 )
 
@@ -54,12 +54,18 @@ func Check(r io.Reader) error {
 	if len(data) == 0 {
 		return fmt.Errorf("%w: it is empty", ErrInvalid)
 	}
-	format, decodeConfig := rasterFormat(data)
-	if decodeConfig == nil {
+	// image.DecodeConfig recognises the format by its magic number and
+	// reads the header alone.
+	cfg, name, err := image.DecodeConfig(bytes.NewReader(data))
+	if errors.Is(err, image.ErrFormat) {
 		return checkSVG(data)
 	}
-	cfg, err := decodeConfig(bytes.NewReader(data))
-	if err != nil {
+	format, accepted := rasterFormats[name]
+	switch {
+	case !accepted:
+		// A format another package of the program registered (BMP, TIFF).
+		return errNotAnImage
+	case err != nil:
 		return fmt.Errorf("%w: its %s header cannot be read: %w", ErrInvalid, format, err)
 	}
 	switch {
@@ -73,24 +79,12 @@ func Check(r io.Reader) error {
 	return nil
 }
 
-// rasterFormat recognises a raster image by its magic number. It calls each
-// format's DecodeConfig directly rather than registering decoders with the
-// image package, which would change image.Decode for the whole program.
-func rasterFormat(data []byte) (string, func(io.Reader) (image.Config, error)) {
-	switch {
-	case bytes.HasPrefix(data, []byte("\x89PNG\r\n\x1a\n")):
-		return "PNG", png.DecodeConfig
-	case bytes.HasPrefix(data, []byte("\xff\xd8\xff")):
-		return "JPEG", jpeg.DecodeConfig
-	case bytes.HasPrefix(data, []byte("GIF87a")), bytes.HasPrefix(data, []byte("GIF89a")):
-		return "GIF", gif.DecodeConfig
-	case len(data) >= 12 && string(data[:4]) == "RIFF" && string(data[8:12]) == "WEBP":
-		return "WebP", webp.DecodeConfig
-	}
-	return "", nil
-}
+// rasterFormats are the raster formats accepted, by the name the image
+// package registers them under (their packages' imports register them),
+// with the name messages use.
+var rasterFormats = map[string]string{"png": "PNG", "jpeg": "JPEG", "gif": "GIF", "webp": "WebP"}
 
-var errNotSVG = fmt.Errorf("%w: it is not a PNG, JPEG, GIF, WebP or SVG image", ErrInvalid)
+var errNotAnImage = fmt.Errorf("%w: it is not a PNG, JPEG, GIF, WebP or SVG image", ErrInvalid)
 
 // checkSVG finds the root <svg> element and checks that its viewBox, and
 // its width and height when both are absolute lengths, are square.
@@ -112,19 +106,19 @@ func checkSVG(data []byte) error {
 	for i := 0; i < 64 && root == nil; i++ {
 		tok, err := dec.RawToken()
 		if err != nil {
-			return errNotSVG
+			return errNotAnImage
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
 			root = &t
 		case xml.CharData:
 			if len(bytes.TrimSpace(t)) > 0 {
-				return errNotSVG
+				return errNotAnImage
 			}
 		}
 	}
 	if root == nil || root.Name.Local != "svg" {
-		return errNotSVG
+		return errNotAnImage
 	}
 	var width, height, viewBox string
 	for _, a := range root.Attr {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	_ "golang.org/x/image/bmp" // registers BMP, which Check must still refuse
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -133,4 +135,14 @@ func TestCheckLogoBounds(t *testing.T) {
 	// A deeply nested SVG prologue is given up on early.
 	err = Check(strings.NewReader(strings.Repeat("<!-- x -->", 100) + `<svg viewBox="0 0 1 1"/>`))
 	assert.ErrorIs(t, err, ErrInvalid)
+}
+
+// TestCheckRefusesOtherRegisteredFormats: a raster format that another
+// package registers with the image package (here BMP, which this test
+// imports) is not one Pleo's logo may be.
+func TestCheckRefusesOtherRegisteredFormats(t *testing.T) {
+	t.Parallel()
+	err := Check(strings.NewReader("BM" + strings.Repeat("\x00", 64)))
+	require.ErrorIs(t, err, ErrInvalid)
+	assert.Contains(t, err.Error(), "not a PNG, JPEG, GIF, WebP or SVG image")
 }
