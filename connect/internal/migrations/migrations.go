@@ -18,8 +18,8 @@ type Migration struct {
 	SQL     string
 }
 
-// Load returns the migrations in dir of fsys, ordered by version.
-func Load(fsys fs.FS, dir string) ([]Migration, error) {
+// load returns the migrations in dir of fsys, ordered by version.
+func load(fsys fs.FS, dir string) ([]Migration, error) {
 	names, err := fs.Glob(fsys, dir+"/*.sql")
 	if err != nil {
 		return nil, err
@@ -41,8 +41,8 @@ func Load(fsys fs.FS, dir string) ([]Migration, error) {
 	return out, nil
 }
 
-// Pending returns the migrations after version current.
-func Pending(all []Migration, current int) []Migration {
+// pending returns the migrations after version current.
+func pending(all []Migration, current int) []Migration {
 	i := 0
 	for i < len(all) && all[i].Version <= current {
 		i++
@@ -69,11 +69,11 @@ func Apply(ctx context.Context, tx Tx, fsys fs.FS, dir, createTable string, reco
 	if err != nil {
 		return fmt.Errorf("migrating: %w", err)
 	}
-	all, err := Load(fsys, dir)
+	all, err := load(fsys, dir)
 	if err != nil {
 		return err
 	}
-	for _, m := range Pending(all, current) {
+	for _, m := range pending(all, current) {
 		if err := tx.Exec(ctx, m.SQL); err != nil {
 			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
