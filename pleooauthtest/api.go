@@ -26,7 +26,7 @@ func (s *Server) protect(scope pleooauth.Scope, h http.Handler) http.Handler {
 		now := s.now()
 		s.mu.Lock()
 		at := s.access[tokenKey(token)]
-		valid := at != nil && !at.revoked && !at.grant.revoked && now.Before(at.expires)
+		valid := at != nil && !at.revoked && at.grant.revoked == "" && now.Before(at.expires)
 		var clientID string
 		var granted bool
 		if at != nil {

@@ -76,4 +76,8 @@
 // The server is safe for concurrent use by parallel tests. [WithClock] (with
 // a [Clock] you advance) and the TTL options control expiry; [WithClient] registers more clients, for
 // testing one client's code or token with another's credentials.
+// [WithTokenFaults] makes the token endpoint fail, stall, lose its answer,
+// or hold a request to process it later ([Server.ProcessLate]).
+// [Server.Grants] and [Server.Lookup] tell what the server knows of each
+// grant and token, to check a client's claims against.
 package pleooauthtest

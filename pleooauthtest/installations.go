@@ -23,13 +23,13 @@ func (s *Server) deleteInstallation(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	s.mu.Lock()
 	at := s.access[tokenKey(token)]
-	if at == nil || at.revoked || at.grant.revoked || !now.Before(at.expires) {
+	if at == nil || at.revoked || at.grant.revoked != "" || !now.Before(at.expires) {
 		s.mu.Unlock()
 		s.apiError(w, r, "", http.StatusUnauthorized, `Bearer realm="pleo", error="invalid_token"`, "The token is expired, revoked or unknown")
 		return
 	}
 	g := at.grant
-	g.revoked = true
+	g.revoke(revokedUninstalled)
 	for _, t := range g.access {
 		t.revoked = true
 	}

@@ -63,7 +63,7 @@ func (s *Server) introspection(token, id string) map[string]any {
 	} else if rt := s.refresh[key]; rt != nil && !rt.superseded {
 		g, scopes, issued, expires, tokenType = rt.grant, rt.scopes, rt.issued, rt.expires, "refresh_token"
 	}
-	if g == nil || g.revoked || g.clientID != id || !now.Before(expires) {
+	if g == nil || g.revoked != "" || g.clientID != id || !now.Before(expires) {
 		return map[string]any{"active": false}
 	}
 	return map[string]any{

@@ -58,6 +58,8 @@ type Server struct {
 	access   map[string]*accessToken  // by hash of the token
 	refresh  map[string]*refreshToken // by hash of the token
 	requests []Request                // parameters already redacted
+	grants   []*grant                 // exchanged, oldest first; grants[i].id == i+1
+	held     []*heldRequest           // token requests held by Fault.ProcessLate, oldest first
 
 	refreshes int // refresh tokens exchanged for new ones
 	reuses    int // superseded refresh tokens presented again
@@ -72,11 +74,13 @@ type client struct {
 // grant is one authorization: what the user consented to, and every token
 // issued from it. Revoking it invalidates them all.
 type grant struct {
+	id       int // 0 until its code is exchanged; see Server.Grants
 	clientID string
 	scopes   []pleooauth.Scope
 	subject  string
-	revoked  bool
+	revoked  string         // why it was revoked (a revoked* reason), or ""
 	access   []*accessToken // issued from this grant, oldest first
+	current  *refreshToken  // the newest refresh token issued from it
 }
 
 type codeGrant struct {

@@ -172,7 +172,7 @@ func (s *Server) exchangeCode(form url.Values, clientID string) (*tokenResponse,
 		// than once, the authorization server MUST deny the request and
 		// SHOULD revoke (when possible) all tokens previously issued based
 		// on that authorization code."
-		cg.grant.revoked = true
+		cg.grant.revoke(revokedCodeReused)
 		return nil, invalidGrant("the authorization code was already used; the tokens issued from it are revoked")
 	case !s.now().Before(cg.expires):
 		return nil, invalidGrant("the authorization code has expired")
@@ -191,6 +191,8 @@ func (s *Server) exchangeCode(form url.Values, clientID string) (*tokenResponse,
 		return nil, invalidGrant("code_verifier sent, but the authorization request had no code_challenge")
 	}
 	cg.used = true
+	s.grants = append(s.grants, cg.grant)
+	cg.grant.id = len(s.grants)
 	return s.issue(cg.grant, cg.grant.scopes), nil
 }
 
@@ -214,18 +216,18 @@ func (s *Server) refreshGrant(form url.Values, clientID string) (*tokenResponse,
 		return nil, failed("unknown refresh token")
 	case rec.grant.clientID != clientID:
 		return nil, invalidGrant("the refresh token was issued to another client")
-	case rec.grant.revoked:
+	case rec.grant.revoked != "":
 		return nil, failed("the refresh token has been revoked")
 	case rec.superseded:
 		// Pleo rotates refresh tokens and treats reuse of an old one as a
 		// replay: every token of the authorisation is invalidated.
-		rec.grant.revoked = true
+		rec.grant.revoke(revokedRefreshReused)
 		s.reuses++
 		return nil, failed("the refresh token was already used; every token of this authorisation is now revoked")
 	case !s.now().Before(rec.expires):
 		// Pleo: "If an expired refresh token is used, all active refresh
 		// tokens for that authorisation are invalidated".
-		rec.grant.revoked = true
+		rec.grant.revoke(revokedRefreshExpired)
 		return nil, failed("the refresh token has expired; every token of this authorisation is now revoked")
 	}
 	scopes := rec.scopes
@@ -256,7 +258,9 @@ func (s *Server) issue(g *grant, scopes []pleooauth.Scope) *tokenResponse {
 	at := &accessToken{grant: g, scopes: scopes, issued: now, expires: now.Add(s.opts.accessTokenTTL)}
 	s.access[accessKey] = at
 	g.access = append(g.access, at)
-	s.refresh[refreshKey] = &refreshToken{grant: g, scopes: scopes, issued: now, expires: now.Add(s.opts.refreshTokenTTL)}
+	rt := &refreshToken{grant: g, scopes: scopes, issued: now, expires: now.Add(s.opts.refreshTokenTTL)}
+	s.refresh[refreshKey] = rt
+	g.current = rt
 	return &tokenResponse{
 		AccessToken:  access,
 		TokenType:    "Bearer",
