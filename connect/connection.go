@@ -2,6 +2,7 @@ package connect
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -54,32 +55,43 @@ type Connection struct {
 
 // Record is what a [Store] keeps for one connection: the connection, its
 // tokens sealed by the [Manager] (AES-GCM; the store never sees a token),
-// and the fields that coordinate refreshes across instances.
+// and the fields that coordinate refreshes across instances. Every time in
+// it but the Connection's is on the store's clock.
 type Record struct {
 	Connection
 	// Tokens are the access and refresh token, sealed. nil once
 	// disconnected.
 	Tokens []byte
-	// Version is the record's version: the store sets it to 1 on the
-	// first Put and adds one on every Put and Update.
+	// Version is the record's version: 1 for a new record, one more on
+	// every write but a lease's (Put, Claim, Update). Every write the
+	// Manager makes is fenced by it.
 	Version int64
 	// LeaseOwner and LeaseUntil are the refresh lease: the instance that
-	// may refresh the tokens, until when.
+	// works on the connection, until when (the store's clock).
 	LeaseOwner string
 	LeaseUntil time.Time
-	// RefreshSentAt is set while a refresh request may have reached Pleo
-	// and its answer is not saved; see [Manager.Token] for what becomes
-	// of such a connection.
+	// RefreshSentAt is the store's time when a refresh was claimed: from
+	// then until its answer is saved the refresh token may be spent. See
+	// [Manager.Token] for what becomes of such a connection.
 	RefreshSentAt time.Time
+	// ReadAt is the store's clock when this copy was read or written. It
+	// is not stored: every decision that compares times (has the lease
+	// expired, can a lost refresh still be in flight) is made on it, so
+	// that instances whose clocks disagree still agree on the store's.
+	ReadAt time.Time
 }
 
-// Query selects connections for [Manager.List] and [Store.List]. The zero
-// Query selects all.
+// Query selects connections for [Manager.List] and [Store.List]: one
+// account's, or every account's when AllAccounts is set. A Query that
+// names no account and does not set AllAccounts selects nothing and is an
+// error, so that a tenant with an empty ID never sees every customer's
+// connections.
 type Query struct {
-	Account string // only this account's connections, when set
-	Status  Status // only connections with this status, when set
-	After   string // only IDs after this one (the last ID of the page before)
-	Limit   int    // at most this many; 0 means DefaultPageSize
+	Account     string // only this account's connections
+	AllAccounts bool   // every account's connections (Account must be "")
+	Status      Status // only connections with this status, when set
+	After       string // only IDs after this one (the last ID of the page before)
+	Limit       int    // at most this many; 0 means DefaultPageSize
 }
 
 // DefaultPageSize is how many connections a [Query] without a Limit
@@ -95,40 +107,83 @@ func (q Query) PageSize() int {
 	return q.Limit
 }
 
+// Check returns an error matching [ErrInvalidQuery] when q selects no
+// account and does not set AllAccounts, or sets both. A [Store] calls it
+// first in List.
+func (q Query) Check() error {
+	switch {
+	case q.Account == "" && !q.AllAccounts:
+		return fmt.Errorf("%w: it names no account; set AllAccounts to list every account's connections", ErrInvalidQuery)
+	case q.Account != "" && q.AllAccounts:
+		return fmt.Errorf("%w: it names an account and sets AllAccounts", ErrInvalidQuery)
+	}
+	return nil
+}
+
 // Store keeps connections for a [Manager], shared by every instance of a
 // backend. [connect/storetest.Run] is the definition of what a store must
 // guarantee; run it on any store of your own. Implementations in this
 // module: [MemoryStore] (one process, tests), connect/sqlitestore (the
 // embedded default) and connect/pgstore (PostgreSQL).
+//
+// Coordination time comes from the store: a lease's expiry and a refresh
+// marker's time are set and compared on the store's own clock, never on
+// the caller's, and every record a method returns carries that clock's
+// time in ReadAt. Instances whose clocks disagree (by minutes) still
+// coordinate; the one clock that must run true is the store's.
 type Store interface {
 	// Get returns the record with that ID, or an error matching
 	// [ErrNoConnection].
 	Get(ctx context.Context, id string) (*Record, error)
 
-	// List returns the connections q selects, ordered by ID.
+	// List returns the connections q selects, ordered by ID. It returns
+	// the error of [Query.Check] for a query that names no account
+	// without AllAccounts.
 	List(ctx context.Context, q Query) ([]Connection, error)
 
-	// Put stores rec as the connection's new grant, whatever was stored
-	// before: it keeps the stored CreatedAt (rec's for a new ID), sets
-	// UpdatedAt to rec's, sets Version to one more than the stored one (1
-	// for a new ID), clears the lease and RefreshSentAt, and returns the
-	// record as stored.
+	// Put stores rec as the connection's new grant if the stored Version
+	// is rec.Version, where 0 means there is no record with that ID yet.
+	// It keeps the stored CreatedAt (rec's for a new ID), writes every
+	// other Connection field and Tokens from rec, sets Version to one more
+	// than the stored one (1 for a new ID), clears the lease and
+	// RefreshSentAt, and returns the record as stored. Otherwise it
+	// writes nothing and returns an error matching [ErrVersionConflict].
 	Put(ctx context.Context, rec *Record) (*Record, error)
 
-	// Acquire takes the refresh lease of the connection for owner until
-	// until, if it is free, expired (LeaseUntil not after now) or already
-	// owner's, and reports whether it did. Either way it returns the
-	// record as it is after the attempt, read in the same atomic step.
-	Acquire(ctx context.Context, id, owner string, now, until time.Time) (*Record, bool, error)
+	// Acquire takes the connection's lease for owner for ttl on the
+	// store's clock (LeaseUntil becomes the store's time plus ttl) if the
+	// lease is free, expired (LeaseUntil not after the store's time) or
+	// already owner's, and reports whether it did. It changes nothing
+	// else, Version included. Either way it returns the record as it is
+	// after the attempt, read in the same atomic step. A missing ID is an
+	// error matching [ErrNoConnection].
+	Acquire(ctx context.Context, id, owner string, ttl time.Duration) (*Record, bool, error)
 
-	// Update writes rec's Connection fields, Tokens and RefreshSentAt if the
-	// stored Version is rec.Version and owner holds the lease; it adds one
-	// to Version and, when release is true, frees the lease. Otherwise it
-	// writes nothing and returns an error matching [ErrVersionConflict].
-	// It returns the record as stored.
+	// Claim is Acquire and the start of a refresh in one atomic step: if
+	// the stored Version is version and the lease is free, expired or
+	// owner's, it takes the lease for owner for ttl, sets RefreshSentAt to
+	// the store's time, adds one to Version, and reports true. Otherwise
+	// it writes nothing and reports false. Either way it returns the
+	// record as it is after the attempt. A missing ID is an error matching
+	// [ErrNoConnection].
+	Claim(ctx context.Context, id, owner string, version int64, ttl time.Duration) (*Record, bool, error)
+
+	// Update writes rec's Connection fields (all but CreatedAt), Tokens
+	// and RefreshSentAt if the stored Version is rec.Version, and adds one
+	// to Version; with release it also frees the lease if owner holds it.
+	// A lease held by another is left as it is. Otherwise it writes
+	// nothing and returns an error matching [ErrVersionConflict] (or
+	// [ErrNoConnection]). It returns the record as stored.
 	Update(ctx context.Context, rec *Record, owner string, release bool) (*Record, error)
 
 	// Release frees the lease if owner holds it, and does nothing
-	// otherwise.
+	// otherwise. It does not change Version.
 	Release(ctx context.Context, id, owner string) error
+
+	// UseFlow records that the authorization flow with this ID (a sealed
+	// flow value's nonce) has been finished, and remembers it for ttl on
+	// the store's clock; it reports whether this call was the first to
+	// record it. It is how every instance refuses a callback that another
+	// instance already took.
+	UseFlow(ctx context.Context, id string, ttl time.Duration) (bool, error)
 }

@@ -24,9 +24,9 @@ var (
 	// erased. The company can connect again through the flow.
 	ErrDisconnected = errors.New("pleooauth: connection disconnected")
 
-	// ErrVersionConflict is what a [Store] returns from Update when the
-	// record changed since it was read, or the caller no longer holds its
-	// refresh lease: the write is refused, as a fence.
+	// ErrVersionConflict is what a [Store] returns from Put and Update when
+	// the record changed since it was read (its Version moved on): the write
+	// is refused, as a fence.
 	ErrVersionConflict = errors.New("pleooauth: the connection changed meanwhile")
 
 	// ErrFlowExpired: the sealed flow value is past its expiry; the user
@@ -50,4 +50,20 @@ var (
 	// ErrNoAccount is returned by [Handlers] when the partner's Account
 	// function gives no account for the request (nobody is signed in).
 	ErrNoAccount = errors.New("pleooauth: no account to connect for")
+
+	// ErrConnectedToAnotherAccount: the Pleo company is connected under
+	// another of the partner's accounts. [Manager.Complete] never moves a
+	// connection from one account to another unless the Manager was made
+	// with [WithAccountTakeover]; the grant just made is not stored.
+	ErrConnectedToAnotherAccount = errors.New("pleooauth: the company is connected under another account")
+
+	// ErrRefreshPending: a refresh of the connection was sent and its
+	// answer is not known yet, so no instance may present its refresh
+	// token until the quarantine ([WithQuarantine]) has passed. The
+	// connection is still active; ask again later.
+	ErrRefreshPending = errors.New("pleooauth: a refresh's outcome is not known yet")
+
+	// ErrInvalidQuery: a [Query] that names no account without
+	// AllAccounts, or both.
+	ErrInvalidQuery = errors.New("pleooauth: invalid connection query")
 )

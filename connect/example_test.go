@@ -2,6 +2,7 @@ package connect_test
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -35,7 +36,8 @@ func Example() {
 		return
 	}
 
-	key := make([]byte, 32) // in a backend: 32 bytes from crypto/rand, kept in a secret store
+	key := make([]byte, 32) // in a backend: kept in a secret store, shared by every instance
+	_, _ = rand.Read(key)
 	mgr, err := connect.NewManager(cfg, connect.NewMemoryStore(), connect.WithKeys(key),
 		connect.WithHTTPClient(pleo.Client()), connect.WithIntrospectionURL(pleo.IntrospectionURL()), connect.WithAPIBaseURL(pleo.URL))
 	if err != nil {

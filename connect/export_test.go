@@ -1,6 +1,11 @@
 package connect
 
-import "golang.org/x/oauth2"
+import (
+	"context"
+	"time"
+
+	"golang.org/x/oauth2"
+)
 
 // OpenTokens opens a record's sealed tokens, for tests that look into the
 // store.
@@ -11,3 +16,7 @@ func OpenTokens(m *Manager, id string, sealed []byte) (*oauth2.Token, error) {
 // Forget empties the Manager's in-process cache, for benchmarks of the
 // path that reads the store.
 func Forget(m *Manager, id string) { m.cache.Delete(id) }
+
+// SetSleep makes the Manager wait with sleep instead of timers, for tests
+// that run on a simulated clock.
+func SetSleep(m *Manager, sleep func(context.Context, time.Duration) error) { m.sleep = sleep }

@@ -50,8 +50,10 @@ const DefaultFlowTTL = 10 * time.Minute
 // another instance started.
 //
 // A Flow is safe for concurrent use. It remembers the sealed values it has
-// finished until they expire and refuses them a second time; across
-// instances, a replayed value carries a code that Pleo has already spent.
+// finished until they expire and refuses them a second time. [Handlers]
+// also records each finished flow in the Manager's store before the code
+// is exchanged, so that a callback sent twice (a reload, a browser retry)
+// that reaches two instances is exchanged once.
 type Flow struct {
 	cfg  *oauth2.Config
 	aead cipher.AEAD
@@ -174,9 +176,27 @@ func (f *Flow) unseal(sealed string) (*opened, error) {
 // request, secret, code and verifier included. Pass the HTTP client
 // for the token endpoint in ctx, as x/oauth2 does ([oauth2.HTTPClient]).
 func (f *Flow) Finish(ctx context.Context, r *http.Request, sealed string) (tok *oauth2.Token, account string, err error) {
+	return f.finish(ctx, r, sealed, nil)
+}
+
+// finish is Finish that, when store is not nil, also records the flow in
+// it before the exchange, so that no instance sharing the store exchanges
+// its code a second time ([ErrFlowInvalid]).
+func (f *Flow) finish(ctx context.Context, r *http.Request, sealed string, store Store) (tok *oauth2.Token, account string, err error) {
 	code, o, err := f.verify(r, sealed)
 	if err != nil {
 		return nil, "", err
+	}
+	if store != nil {
+		// Kept past the value's expiry by an hour, for instances whose
+		// clocks run behind.
+		first, err := store.UseFlow(ctx, base64.RawURLEncoding.EncodeToString([]byte(o.nonce)), o.expires.Sub(f.now())+time.Hour)
+		if err != nil {
+			return nil, "", fmt.Errorf("pleooauth: recording the finished flow: %w", err)
+		}
+		if !first {
+			return nil, "", fmt.Errorf("%w: another instance finished it already", ErrFlowInvalid)
+		}
 	}
 	tok, err = f.cfg.Exchange(ctx, code, oauth2.VerifierOption(o.verifier))
 	if err != nil {

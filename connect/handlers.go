@@ -46,7 +46,8 @@ type Handlers struct {
 	// OnError is called when connecting fails and writes the response.
 	// errors.Is(err, ErrAccessDenied) is the user saying no. When nil, a
 	// short plain-text page is written: 403 for a denial, 401 for no
-	// account, 400 otherwise.
+	// account, 409 for a company connected under another account
+	// ([ErrConnectedToAnotherAccount]), 400 otherwise.
 	OnError func(w http.ResponseWriter, r *http.Request, err error)
 }
 
@@ -119,7 +120,7 @@ func (h *Handlers) Callback() http.Handler {
 			return
 		}
 		ctx := context.WithValue(r.Context(), oauth2.HTTPClient, h.Manager.HTTPClient())
-		tok, account, err := h.Flow.Finish(ctx, r, cookie.Value)
+		tok, account, err := h.Flow.finish(ctx, r, cookie.Value, h.Manager.store)
 		if err != nil {
 			h.fail(w, r, err)
 			return
@@ -147,6 +148,8 @@ func (h *Handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
 		http.Error(w, "You did not allow access to your Pleo account.", http.StatusForbidden)
 	case errors.Is(err, ErrNoAccount):
 		http.Error(w, "Sign in first, then connect Pleo.", http.StatusUnauthorized)
+	case errors.Is(err, ErrConnectedToAnotherAccount):
+		http.Error(w, "This Pleo company is already connected to another account here. Ask that account to disconnect it first.", http.StatusConflict)
 	default:
 		http.Error(w, "Connecting to Pleo failed; please start again.", http.StatusBadRequest)
 	}

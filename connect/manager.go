@@ -38,13 +38,21 @@ const (
 	// DefaultExpiryDelta is how long before its expiry an access token is
 	// refreshed.
 	DefaultExpiryDelta = 30 * time.Second
-	// DefaultLeaseTTL is how long an instance holds a connection's refresh
-	// lease at most. It is longer than a refresh may take
-	// ([DefaultRefreshTimeout]), so a lease expires only when its holder
-	// died or stalled.
+	// DefaultLeaseTTL is how long an instance holds a connection's lease
+	// at most, on the store's clock. It covers the longest step taken
+	// under one lease, an introspection and a refresh (two refresh
+	// timeouts), so a lease expires only when its holder died or stalled.
 	DefaultLeaseTTL = 30 * time.Second
-	// DefaultRefreshTimeout bounds one request to the token endpoint.
+	// DefaultRefreshTimeout bounds one request to Pleo's token,
+	// introspection or installations endpoint.
 	DefaultRefreshTimeout = 10 * time.Second
+	// DefaultQuarantine is how long, on the store's clock, a refresh whose
+	// answer was lost stays unsettled: until then no instance presents or
+	// introspects its refresh token. Pleo does not say how late it may
+	// process a request its edge has accepted; five minutes is far above
+	// the usual gateway time-outs (60 to 100 seconds), so a request still
+	// queued then has been processed or dropped.
+	DefaultQuarantine = 5 * time.Minute
 )
 
 // Manager keeps many Pleo companies' connections alive, shared with every
@@ -77,15 +85,18 @@ type Option func(*managerOptions)
 
 // managerOptions are the Manager's settings, from its Options.
 type managerOptions struct {
-	keys   [][]byte // the keyring is made from them
-	hc     *http.Client
-	now    func() time.Time
-	log    *slog.Logger
-	intro  string
-	api    string
-	delta  time.Duration
-	lease  time.Duration
-	reqTTL time.Duration
+	keys       [][]byte // the keyring is made from them
+	hc         *http.Client
+	now        func() time.Time
+	sleep      func(context.Context, time.Duration) error // waits on the Manager's clock
+	log        *slog.Logger
+	intro      string
+	api        string
+	delta      time.Duration
+	lease      time.Duration
+	reqTTL     time.Duration
+	quarantine time.Duration
+	takeover   bool
 }
 
 // WithKeys sets the keys that seal tokens at rest (AES-GCM), each 16, 24
@@ -104,8 +115,10 @@ func WithHTTPClient(c *http.Client) Option {
 	return func(o *managerOptions) { o.hc = c }
 }
 
-// WithClock sets the clock that decides token expiry and leases (time.Now
-// by default). Instances sharing a store must agree on the time.
+// WithClock sets the clock that decides when an access token is due for
+// a refresh and bounds each request (time.Now by default). Leases and
+// refresh markers are on the store's clock, not this one; see the package
+// documentation for what skewed instance clocks still do.
 func WithClock(now func() time.Time) Option {
 	return func(o *managerOptions) { o.now = now }
 }
@@ -134,18 +147,36 @@ func WithExpiryDelta(d time.Duration) Option {
 	return func(o *managerOptions) { o.delta = d }
 }
 
-// WithLeaseTTL sets how long a refresh lease lasts ([DefaultLeaseTTL]).
-// It must be longer than the refresh timeout: NewManager refuses
-// otherwise, since a lease that expires while its holder's request is in
-// flight lets a second instance present the same refresh token.
+// WithLeaseTTL sets how long a lease lasts on the store's clock
+// ([DefaultLeaseTTL]). It must cover an introspection and a refresh, two
+// refresh timeouts: NewManager refuses a shorter one.
 func WithLeaseTTL(d time.Duration) Option {
 	return func(o *managerOptions) { o.lease = d }
 }
 
-// WithRefreshTimeout bounds one request to the token or introspection
-// endpoint ([DefaultRefreshTimeout]).
+// WithRefreshTimeout bounds one request to Pleo's token, introspection or
+// installations endpoint, from before the refresh is recorded in the store
+// to the answer ([DefaultRefreshTimeout]).
 func WithRefreshTimeout(d time.Duration) Option {
 	return func(o *managerOptions) { o.reqTTL = d }
+}
+
+// WithQuarantine sets how long a refresh whose answer was lost stays
+// unsettled ([DefaultQuarantine]): until then, counted on the store's
+// clock from when the refresh was recorded, no instance presents or
+// introspects its refresh token, and [Manager.Token] returns
+// [ErrRefreshPending]. It must exceed the refresh timeout by the longest
+// Pleo may take to process a request it received; NewManager refuses one
+// not longer than the refresh timeout.
+func WithQuarantine(d time.Duration) Option {
+	return func(o *managerOptions) { o.quarantine = d }
+}
+
+// WithAccountTakeover lets [Manager.Complete] move a company connected
+// under one of the partner's accounts to the account that connected it
+// last. Without it, Complete refuses with [ErrConnectedToAnotherAccount].
+func WithAccountTakeover() Option {
+	return func(o *managerOptions) { o.takeover = true }
 }
 
 // NewManager makes a Manager for the client cfg (from
@@ -154,7 +185,10 @@ func NewManager(cfg *oauth2.Config, store Store, opts ...Option) (*Manager, erro
 	if cfg == nil || store == nil {
 		return nil, errors.New("pleooauth: NewManager needs an *oauth2.Config and a Store")
 	}
-	o := managerOptions{hc: http.DefaultClient, now: time.Now, delta: DefaultExpiryDelta, lease: DefaultLeaseTTL, reqTTL: DefaultRefreshTimeout}
+	o := managerOptions{
+		hc: http.DefaultClient, now: time.Now, sleep: defaultSleep, delta: DefaultExpiryDelta,
+		lease: DefaultLeaseTTL, reqTTL: DefaultRefreshTimeout, quarantine: DefaultQuarantine,
+	}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -172,8 +206,11 @@ func NewManager(cfg *oauth2.Config, store Store, opts ...Option) (*Manager, erro
 	if o.intro == "" || o.api == "" {
 		return nil, fmt.Errorf("pleooauth: the config's token endpoint %s is neither Pleo's Staging nor Production one: give WithIntrospectionURL and WithAPIBaseURL", cfg.Endpoint.TokenURL)
 	}
-	if o.lease <= o.reqTTL {
-		return nil, fmt.Errorf("pleooauth: the lease (%s) must be longer than the refresh timeout (%s)", o.lease, o.reqTTL)
+	if o.reqTTL <= 0 || o.lease <= 2*o.reqTTL {
+		return nil, fmt.Errorf("pleooauth: the lease (%s) must be longer than two refresh timeouts (%s each)", o.lease, o.reqTTL)
+	}
+	if o.quarantine <= o.reqTTL {
+		return nil, fmt.Errorf("pleooauth: the quarantine (%s) must be longer than the refresh timeout (%s)", o.quarantine, o.reqTTL)
 	}
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
@@ -197,45 +234,81 @@ func (m *Manager) oauthContext(ctx context.Context) context.Context {
 // Complete makes a connection of a finished authorization: it introspects
 // the access token to learn the Pleo company (or organisation) the grant
 // is for, seals the tokens and stores them under it, and returns the
-// connection. The same company connecting again replaces its tokens and
-// becomes active again; its CreatedAt stays. account is the partner's
-// reference for the customer who connected ([Flow.Finish] returns it).
+// connection. account is the partner's reference for the customer who
+// connected ([Flow.Finish] returns it).
+//
+// The same account connecting the same company again replaces its grant:
+// the connection becomes active with the new tokens and keeps its
+// CreatedAt. A company connected under another account is refused with
+// [ErrConnectedToAnotherAccount] and the new grant is not stored, unless
+// the Manager was made [WithAccountTakeover]; a disconnected company may be
+// connected by any account.
+//
+// A replaced grant, or a refused one, is not revoked at Pleo: Pleo's only
+// revocation is DELETE /v1/installations/me, which revokes every token of
+// the company's installation of the app, the grant being stored among
+// them. Its tokens are dropped: the refresh token is never presented again
+// and the access token expires within its lifetime (expires_in).
 func (m *Manager) Complete(ctx context.Context, tok *oauth2.Token, account string) (*Connection, error) {
 	if tok == nil || tok.AccessToken == "" {
 		return nil, errors.New("pleooauth: Complete needs the token from the code exchange")
 	}
-	info, err := m.introspect(ctx, tok.AccessToken, "access_token")
+	info, err := m.introspect(ctx, m.now().Add(m.reqTTL), tok.AccessToken, "access_token")
 	if err != nil {
 		return nil, err
 	}
 	if !info.Active || info.Subject == "" {
 		return nil, errors.New("pleooauth: Pleo says the new access token is not active, or names no subject")
 	}
-	now := m.now()
 	tok = m.onClock(tok)
 	scopes := strings.Fields(info.Scope)
 	if s, ok := tok.Extra("scope").(string); ok && s != "" {
 		scopes = strings.Fields(s)
 	}
-	rec := &Record{
-		Connection: Connection{
-			ID: info.Subject, Account: account, Status: StatusActive, Scopes: scopes,
-			CreatedAt: now, UpdatedAt: now, TokenExpiry: tok.Expiry,
-		},
-		Tokens: m.keys.seal(info.Subject, tok),
+	for range maxRounds {
+		var version int64
+		old, err := m.store.Get(ctx, info.Subject)
+		switch {
+		case errors.Is(err, ErrNoConnection):
+		case err != nil:
+			return nil, err
+		case old.Account != account && old.Status != StatusDisconnected && !m.takeover:
+			m.log.WarnContext(ctx, "pleooauth: connection refused: the company is connected under another account",
+				"connection", info.Subject, "account", account, "connected_account", old.Account)
+			return nil, fmt.Errorf("%w: %s", ErrConnectedToAnotherAccount, info.Subject)
+		default:
+			version = old.Version
+		}
+		now := m.now()
+		rec := &Record{
+			Connection: Connection{
+				ID: info.Subject, Account: account, Status: StatusActive, Scopes: scopes,
+				CreatedAt: now, UpdatedAt: now, TokenExpiry: tok.Expiry,
+			},
+			Tokens:  m.keys.seal(info.Subject, tok),
+			Version: version,
+		}
+		stored, err := m.store.Put(ctx, rec)
+		if errors.Is(err, ErrVersionConflict) {
+			continue // written meanwhile: look at it again
+		}
+		if err != nil {
+			return nil, fmt.Errorf("pleooauth: storing the connection: %w", err)
+		}
+		m.remember(stored.ID, tok, stored.Version)
+		if old != nil && old.Account != account && old.Status != StatusDisconnected {
+			m.log.WarnContext(ctx, "pleooauth: connection moved to another account", "connection", stored.ID, "account", account, "previous_account", old.Account)
+		}
+		m.log.InfoContext(ctx, "pleooauth: connected", "connection", stored.ID, "account", account)
+		c := stored.Connection
+		return &c, nil
 	}
-	stored, err := m.store.Put(ctx, rec)
-	if err != nil {
-		return nil, fmt.Errorf("pleooauth: storing the connection: %w", err)
-	}
-	m.remember(stored.ID, tok, stored.Version)
-	m.log.InfoContext(ctx, "pleooauth: connected", "connection", stored.ID, "account", account)
-	c := stored.Connection
-	return &c, nil
+	return nil, fmt.Errorf("pleooauth: connection %s kept changing while it was stored", info.Subject)
 }
 
 // Get returns the connection with that ID, or an error matching
-// [ErrNoConnection].
+// [ErrNoConnection]. It does not check who may see it: a handler serving
+// one of the partner's customers uses [Manager.ForAccount].
 func (m *Manager) Get(ctx context.Context, id string) (*Connection, error) {
 	rec, err := m.store.Get(ctx, id)
 	if err != nil {
@@ -245,10 +318,15 @@ func (m *Manager) Get(ctx context.Context, id string) (*Connection, error) {
 }
 
 // List yields the connections q selects, ordered by ID, reading the store a
-// page at a time (q.PageSize() a page). It stops at the first error, which it
+// page at a time (q.PageSize() a page). q names one account, or sets
+// AllAccounts ([Query.Check]). It stops at the first error, which it
 // yields.
 func (m *Manager) List(ctx context.Context, q Query) iter.Seq2[Connection, error] {
 	return func(yield func(Connection, error) bool) {
+		if err := q.Check(); err != nil {
+			yield(Connection{}, err)
+			return
+		}
 		for {
 			page, err := m.store.List(ctx, q)
 			if err != nil {
@@ -269,98 +347,171 @@ func (m *Manager) List(ctx context.Context, q Query) iter.Seq2[Connection, error
 }
 
 // Disconnect ends a connection: it calls Pleo's DELETE
-// /v1/installations/me with the connection's access token (Pleo: it
-// "will revoke all access and refresh tokens" of the installation), then
-// erases the tokens and marks the connection [StatusDisconnected]. A
-// connection whose grant is already gone is marked disconnected without
-// the call. Disconnecting one company never touches another's.
+// /v1/installations/me (Pleo: it "will revoke all access and refresh
+// tokens" of the installation) with the access token the store holds,
+// refreshed first if it is due, under the connection's lease; then, fenced
+// by the record's version, it erases the tokens and marks the connection
+// [StatusDisconnected]. A grant stored meanwhile (the company connected
+// again) is revoked in turn before the mark, so no grant the store held is
+// left live. A 401 from Pleo counts as revoked only when Pleo also refuses
+// the grant's refresh token. A connection whose grant is already gone is
+// marked without the call. Disconnecting one company never touches
+// another's.
 func (m *Manager) Disconnect(ctx context.Context, id string) error {
-	tok, err := m.Token(ctx, id)
+	m.cache.Delete(id)
+	for range maxRounds {
+		err := m.disconnectOnce(ctx, id)
+		if errors.Is(err, errAgain) {
+			continue
+		}
+		if err == nil {
+			m.cache.Delete(id)
+			m.log.InfoContext(ctx, "pleooauth: disconnected", "connection", id)
+		}
+		return err
+	}
+	return fmt.Errorf("pleooauth: connection %s kept changing while it was disconnected", id)
+}
+
+// disconnectOnce takes one step of Disconnect: errAgain when the record
+// changed and Disconnect must look again.
+func (m *Manager) disconnectOnce(ctx context.Context, id string) error {
+	tok, rec, err := m.current(ctx, id, "")
 	switch {
 	case errors.Is(err, ErrDisconnected):
 		return nil
 	case errors.Is(err, ErrReauthorizationRequired):
-		// Nothing to revoke at Pleo; mark it below.
+		// Pleo refused the grant, or its tokens were lost: nothing to call.
+		rec, err := m.store.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		if rec.Status != StatusReauthorizationRequired {
+			return errAgain
+		}
+		held, err := m.acquire(ctx, rec)
+		if err != nil {
+			return err
+		}
+		return m.markDisconnected(ctx, held)
 	case err != nil:
 		return err
-	default:
-		if err := m.deleteInstallation(ctx, tok.AccessToken); err != nil {
-			return err
-		}
 	}
-	for {
-		rec, err := m.acquireWaiting(ctx, id)
-		if err != nil {
+	held, err := m.acquire(ctx, rec)
+	if err != nil {
+		return err
+	}
+	status, err := m.deleteInstallation(ctx, tok.AccessToken)
+	switch {
+	case err != nil:
+		m.release(ctx, id)
+		return err
+	case status/100 == 2:
+		return m.markDisconnected(ctx, held)
+	case status == http.StatusUnauthorized:
+		// Pleo refused the stored access token: expired early by a clock,
+		// or the grant is revoked. A refresh tells which; the next round
+		// calls again with its token, or marks the refused grant.
+		m.release(ctx, id)
+		if _, _, err := m.current(ctx, id, tok.AccessToken); err != nil && !errors.Is(err, ErrReauthorizationRequired) {
 			return err
 		}
-		rec.Status, rec.Tokens, rec.RefreshSentAt = StatusDisconnected, nil, time.Time{}
-		rec.TokenExpiry, rec.LastError, rec.UpdatedAt = time.Time{}, "", m.now()
-		_, err = m.store.Update(ctx, rec, m.owner, true)
+		return errAgain
+	}
+	m.release(ctx, id)
+	return fmt.Errorf("pleooauth: disconnect: Pleo's installations API answered %d %s", status, http.StatusText(status))
+}
+
+// markDisconnected erases held's tokens and marks it disconnected, fenced
+// by its version, and releases the lease.
+func (m *Manager) markDisconnected(ctx context.Context, held *Record) error {
+	held.Status, held.Tokens, held.RefreshSentAt = StatusDisconnected, nil, time.Time{}
+	held.TokenExpiry, held.LastError, held.UpdatedAt = time.Time{}, "", m.now()
+	_, err := m.write(context.WithoutCancel(ctx), held)
+	if err != nil {
+		m.release(ctx, held.ID)
 		if errors.Is(err, ErrVersionConflict) {
-			continue // changed between Acquire and Update: read it again
+			return errAgain // a grant stored meanwhile: revoke it too
 		}
-		if err != nil {
-			return fmt.Errorf("pleooauth: marking the connection disconnected: %w", err)
-		}
-		m.cache.Delete(id)
-		m.log.InfoContext(ctx, "pleooauth: disconnected", "connection", id)
-		return nil
+		return fmt.Errorf("pleooauth: marking the connection disconnected: %w", err)
 	}
+	return nil
 }
 
-// ReportUnauthorized tells the Manager that Pleo's API answered 401 to the
-// access token [Manager.Token] gave for the connection. The Manager asks
-// Pleo's introspection endpoint about that token: if it is no longer
-// active, the grant was revoked at Pleo (the company uninstalled the app,
-// say), and the connection becomes [StatusReauthorizationRequired] (last
-// error "revoked"); ReportUnauthorized then returns an error matching
-// [ErrReauthorizationRequired]. If the token is still active, the 401 had
-// another cause, nothing changes, and it returns nil.
-func (m *Manager) ReportUnauthorized(ctx context.Context, id string) error {
-	tok, err := m.Token(ctx, id)
+// ReportUnauthorized tells the Manager that Pleo's API answered 401 to
+// accessToken, an access token [Manager.Token] gave for the connection (""
+// means the one this process has cached). It drops that token from the
+// cache, then judges the grant the store holds:
+//
+//   - the store holds newer tokens (another instance refreshed, or the
+//     company connected again): nothing else changes; it returns nil, and
+//     Token gives the new token;
+//   - Pleo's introspection says the token is still active: the 401 had
+//     another cause; nothing changes and it returns nil;
+//   - otherwise the token is refreshed at once: if Pleo refuses the refresh
+//     token, the grant was revoked (the company uninstalled the app, say),
+//     the connection becomes [StatusReauthorizationRequired] with last
+//     error "revoked", and it returns an error matching
+//     [ErrReauthorizationRequired]; if Pleo gives new tokens (the old one
+//     had expired by Pleo's clock), it returns nil.
+//
+// A disconnected or already marked connection is left as it is, and its
+// status error returned.
+func (m *Manager) ReportUnauthorized(ctx context.Context, id, accessToken string) error {
+	e := m.entry(id)
+	e.mu.Lock()
+	if e.tok != nil && (accessToken == "" || e.tok.AccessToken == accessToken) {
+		accessToken, e.tok = e.tok.AccessToken, nil
+	}
+	e.mu.Unlock()
+	rec, err := m.store.Get(ctx, id)
 	if err != nil {
 		return err
 	}
-	info, err := m.introspect(ctx, tok.AccessToken, "access_token")
-	if err != nil {
-		return err
-	}
-	if info.Active {
-		return nil
-	}
-	rec, err := m.acquireWaiting(ctx, id)
-	if err != nil {
-		return err
-	}
-	m.cache.Delete(id)
 	if err := statusError(rec); err != nil {
-		// Disconnected or marked meanwhile: leave it as it is.
-		_ = m.store.Release(ctx, id, m.owner)
 		return err
 	}
-	return m.fail(context.WithoutCancel(ctx), rec, "revoked")
+	tok, err := m.keys.open(id, rec.Tokens)
+	if err != nil {
+		return err
+	}
+	if accessToken != "" && tok.AccessToken != accessToken || !rec.RefreshSentAt.IsZero() {
+		return nil // newer tokens, or a refresh under way that Token settles
+	}
+	if m.cfg.ClientSecret != "" {
+		info, err := m.introspect(ctx, m.now().Add(m.reqTTL), tok.AccessToken, "access_token")
+		if err != nil {
+			return err
+		}
+		if info.Active {
+			return nil
+		}
+	}
+	_, _, err = m.current(ctx, id, tok.AccessToken)
+	if errors.Is(err, ErrReauthorizationRequired) {
+		m.log.WarnContext(ctx, "pleooauth: Pleo's API refused the connection's token and its refresh", "connection", id)
+		return fmt.Errorf("%w: %s (%s)", ErrReauthorizationRequired, id, reasonRevoked)
+	}
+	return err
 }
 
-// deleteInstallation calls DELETE /v1/installations/me. A 401 means the
-// token, and so the installation's grant, is already revoked.
-func (m *Manager) deleteInstallation(ctx context.Context, accessToken string) error {
-	ctx, cancel := context.WithTimeout(ctx, m.reqTTL)
+// deleteInstallation calls DELETE /v1/installations/me with accessToken
+// and returns Pleo's status.
+func (m *Manager) deleteInstallation(ctx context.Context, accessToken string) (int, error) {
+	ctx, cancel := m.withDeadline(ctx, m.now().Add(m.reqTTL))
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, m.api+"/v1/installations/me", nil)
 	if err != nil {
-		return fmt.Errorf("pleooauth: disconnect: %w", err)
+		return 0, fmt.Errorf("pleooauth: disconnect: %w", err)
 	}
 	req.Header.Set("Authorization", "Bearer "+accessToken)
 	resp, err := m.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("pleooauth: disconnect: calling Pleo's installations API: %w", err)
+		return 0, fmt.Errorf("pleooauth: disconnect: calling Pleo's installations API: %w", err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-	if resp.StatusCode/100 == 2 || resp.StatusCode == http.StatusUnauthorized {
-		return nil
-	}
-	return fmt.Errorf("pleooauth: disconnect: Pleo's installations API answered %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+	return resp.StatusCode, nil
 }
 
 // introspection is what Pleo's introspection endpoint answers.
@@ -370,11 +521,11 @@ type introspection struct {
 	Subject string `json:"urn:pleo:params:oauth:subject_urn"`
 }
 
-// introspect asks Pleo about a token (RFC 7662), authenticating with HTTP
-// Basic as Pleo requires ("Only the client that obtained the token may
-// introspect it").
-func (m *Manager) introspect(ctx context.Context, token, hint string) (*introspection, error) {
-	ctx, cancel := context.WithTimeout(ctx, m.reqTTL)
+// introspect asks Pleo about a token (RFC 7662) by deadline, authenticating
+// with HTTP Basic as Pleo requires ("Only the client that obtained the
+// token may introspect it").
+func (m *Manager) introspect(ctx context.Context, deadline time.Time, token, hint string) (*introspection, error) {
+	ctx, cancel := m.withDeadline(ctx, deadline)
 	defer cancel()
 	form := url.Values{"token": {token}, "token_type_hint": {hint}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.intro, strings.NewReader(form.Encode()))

@@ -107,7 +107,7 @@ func TestManagerListPages(t *testing.T) {
 		want = append(want, id)
 	}
 	var got []string
-	for c, err := range m.List(t.Context(), connect.Query{Limit: 3}) {
+	for c, err := range m.List(t.Context(), connect.Query{AllAccounts: true, Limit: 3}) {
 		require.NoError(t, err)
 		got = append(got, c.ID)
 	}
@@ -120,10 +120,10 @@ func TestManagerSameCompanyConnectsAgain(t *testing.T) {
 	m := f.manager(t, connect.NewMemoryStore())
 	first, c1 := f.connect(t, m, "acme", company1)
 	f.clock.Advance(time.Hour)
-	second, c2 := f.connect(t, m, "acme-2", company1)
+	second, c2 := f.connect(t, m, "acme", company1)
 	assert.Equal(t, c1.CreatedAt, c2.CreatedAt, "created once")
 	assert.True(t, c2.UpdatedAt.After(c1.UpdatedAt))
-	assert.Equal(t, "acme-2", c2.Account)
+	assert.Equal(t, "acme", c2.Account)
 	tok, err := m.Token(t.Context(), company1)
 	require.NoError(t, err)
 	assert.Equal(t, second.AccessToken, tok.AccessToken, "the new grant's tokens replace the old")
@@ -224,7 +224,7 @@ func TestManagerLostAnswer(t *testing.T) {
 	require.Error(t, err)
 	assert.Equal(t, 1, f.tokenRequests())
 
-	f.clock.Advance(connect.DefaultRefreshTimeout)
+	f.clock.Advance(connect.DefaultQuarantine)
 	_, err = m.Token(t.Context(), company1)
 	require.ErrorIs(t, err, connect.ErrReauthorizationRequired)
 	c, err = m.Get(t.Context(), company1)
@@ -260,7 +260,7 @@ func TestManagerUnansweredRefreshThatPleoNeverUsed(t *testing.T) {
 			_, err := m.Token(t.Context(), company1)
 			require.Error(t, err)
 
-			f.clock.Advance(time.Second)
+			f.clock.Advance(connect.DefaultQuarantine)
 			got, err := m.Token(t.Context(), company1)
 			require.NoError(t, err)
 			assert.NotEqual(t, tok.AccessToken, got.AccessToken)
@@ -311,7 +311,7 @@ func TestManagerWaitsForAnotherInstancesRefresh(t *testing.T) {
 
 	// Another instance holds the lease and does not finish: the caller's
 	// context bounds the wait.
-	_, ok, err := store.Acquire(t.Context(), company1, "other", f.clock.Now(), f.clock.Now().Add(time.Minute))
+	_, ok, err := store.Acquire(t.Context(), company1, "other", time.Minute)
 	require.NoError(t, err)
 	require.True(t, ok)
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
@@ -386,7 +386,7 @@ func TestTokensAreSealedAtRest(t *testing.T) {
 	other, err := store.Get(t.Context(), company2)
 	require.NoError(t, err)
 	other.Tokens = bytes.Clone(rec.Tokens)
-	_, ok, err := store.Acquire(t.Context(), company2, "test", f.clock.Now(), f.clock.Now().Add(time.Minute))
+	_, ok, err := store.Acquire(t.Context(), company2, "test", time.Minute)
 	require.NoError(t, err)
 	require.True(t, ok)
 	_, err = store.Update(t.Context(), other, "test", true)
@@ -454,7 +454,7 @@ func TestManagerReportUnauthorized(t *testing.T) {
 	f := newFlowFixture(t, redirect)
 	m := f.manager(t, connect.NewMemoryStore())
 	tok, _ := f.connect(t, m, "acme", company1)
-	require.NoError(t, m.ReportUnauthorized(t.Context(), company1), "the token is active: nothing changes")
+	require.NoError(t, m.ReportUnauthorized(t.Context(), company1, ""), "the token is active: nothing changes")
 	c, err := m.Get(t.Context(), company1)
 	require.NoError(t, err)
 	assert.Equal(t, connect.StatusActive, c.Status)
@@ -465,7 +465,7 @@ func TestManagerReportUnauthorized(t *testing.T) {
 	resp, err := f.srv.Client().Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()
-	err = m.ReportUnauthorized(t.Context(), company1)
+	err = m.ReportUnauthorized(t.Context(), company1, "")
 	require.ErrorIs(t, err, connect.ErrReauthorizationRequired)
 	c, err = m.Get(t.Context(), company1)
 	require.NoError(t, err)
@@ -482,7 +482,7 @@ func TestManagerReportUnauthorized(t *testing.T) {
 	_, err = b.Token(t.Context(), company2) // cached in b
 	require.NoError(t, err)
 	require.NoError(t, a.Disconnect(t.Context(), company2))
-	require.ErrorIs(t, b.ReportUnauthorized(t.Context(), company2), connect.ErrDisconnected)
+	require.ErrorIs(t, b.ReportUnauthorized(t.Context(), company2, ""), connect.ErrDisconnected)
 	c, err = b.Get(t.Context(), company2)
 	require.NoError(t, err)
 	assert.Equal(t, connect.StatusDisconnected, c.Status)

@@ -13,35 +13,61 @@ import (
 // runs as a single instance and may lose its connections on restart. It is
 // safe for concurrent use.
 type MemoryStore struct {
-	mu   sync.Mutex
-	recs map[string]*Record
+	// Now is the store's clock, which leases and refresh markers are
+	// measured on: time.Now when nil. Tests set it (before first use) to
+	// a clock they move.
+	Now func() time.Time
+
+	mu    sync.Mutex
+	recs  map[string]*Record
+	flows map[string]time.Time // finished flows, until when they are kept
 }
 
-// NewMemoryStore returns an empty MemoryStore.
+// NewMemoryStore returns an empty MemoryStore on the real clock.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{recs: make(map[string]*Record)}
+	return &MemoryStore{recs: make(map[string]*Record), flows: make(map[string]time.Time)}
 }
 
-func clone(r *Record) *Record {
+func (m *MemoryStore) now() time.Time {
+	if m.Now == nil {
+		return time.Now()
+	}
+	return m.Now()
+}
+
+// read returns a copy of r, read at the store's time now.
+func read(r *Record, now time.Time) *Record {
 	c := *r
 	c.Scopes = slices.Clone(r.Scopes)
 	c.Tokens = slices.Clone(r.Tokens)
+	c.ReadAt = now
 	return &c
+}
+
+func (m *MemoryStore) lookup(id string) (*Record, error) {
+	r, ok := m.recs[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNoConnection, id)
+	}
+	return r, nil
 }
 
 // Get returns a copy of the record.
 func (m *MemoryStore) Get(_ context.Context, id string) (*Record, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	r, ok := m.recs[id]
-	if !ok {
-		return nil, fmt.Errorf("%w: %s", ErrNoConnection, id)
+	r, err := m.lookup(id)
+	if err != nil {
+		return nil, err
 	}
-	return clone(r), nil
+	return read(r, m.now()), nil
 }
 
 // List returns the connections q selects, ordered by ID.
 func (m *MemoryStore) List(_ context.Context, q Query) ([]Connection, error) {
+	if err := q.Check(); err != nil {
+		return nil, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []Connection
@@ -57,64 +83,108 @@ func (m *MemoryStore) List(_ context.Context, q Query) ([]Connection, error) {
 	return out[:min(len(out), q.PageSize())], nil
 }
 
-// Put stores the connection's new grant.
+// Put stores the connection's new grant if rec.Version is the stored one.
 func (m *MemoryStore) Put(_ context.Context, rec *Record) (*Record, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n := clone(rec)
-	n.Version = 1
-	if old, ok := m.recs[rec.ID]; ok {
+	n := read(rec, time.Time{})
+	old, exists := m.recs[rec.ID]
+	switch {
+	case exists && old.Version != rec.Version, !exists && rec.Version != 0:
+		return nil, ErrVersionConflict
+	case exists:
 		n.CreatedAt = old.CreatedAt
-		n.Version = old.Version + 1
 	}
+	n.Version = rec.Version + 1
 	n.LeaseOwner, n.LeaseUntil, n.RefreshSentAt = "", time.Time{}, time.Time{}
 	m.recs[rec.ID] = n
-	return clone(n), nil
+	return read(n, m.now()), nil
+}
+
+// leaseFree reports whether owner may take r's lease at now.
+func leaseFree(r *Record, owner string, now time.Time) bool {
+	return r.LeaseOwner == "" || r.LeaseOwner == owner || !r.LeaseUntil.After(now)
 }
 
 // Acquire takes the refresh lease if it is free, expired or owner's.
-func (m *MemoryStore) Acquire(_ context.Context, id, owner string, now, until time.Time) (*Record, bool, error) {
+func (m *MemoryStore) Acquire(_ context.Context, id, owner string, ttl time.Duration) (*Record, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	r, ok := m.recs[id]
-	if !ok {
-		return nil, false, fmt.Errorf("%w: %s", ErrNoConnection, id)
+	r, err := m.lookup(id)
+	if err != nil {
+		return nil, false, err
 	}
-	if r.LeaseOwner != "" && r.LeaseOwner != owner && r.LeaseUntil.After(now) {
-		return clone(r), false, nil
+	now := m.now()
+	if !leaseFree(r, owner, now) {
+		return read(r, now), false, nil
 	}
-	r.LeaseOwner, r.LeaseUntil = owner, until
-	return clone(r), true, nil
+	r.LeaseOwner, r.LeaseUntil = owner, now.Add(ttl)
+	return read(r, now), true, nil
 }
 
-// Update writes rec if its version is current and owner holds the lease.
+// Claim takes the lease and marks a refresh as sent, if version is the
+// stored one and the lease is free, expired or owner's.
+func (m *MemoryStore) Claim(_ context.Context, id, owner string, version int64, ttl time.Duration) (*Record, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, err := m.lookup(id)
+	if err != nil {
+		return nil, false, err
+	}
+	now := m.now()
+	if r.Version != version || !leaseFree(r, owner, now) {
+		return read(r, now), false, nil
+	}
+	r.LeaseOwner, r.LeaseUntil, r.RefreshSentAt = owner, now.Add(ttl), now
+	r.Version++
+	return read(r, now), true, nil
+}
+
+// Update writes rec if its version is the stored one.
 func (m *MemoryStore) Update(_ context.Context, rec *Record, owner string, release bool) (*Record, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	r, ok := m.recs[rec.ID]
-	if !ok {
-		return nil, fmt.Errorf("%w: %s", ErrNoConnection, rec.ID)
+	r, err := m.lookup(rec.ID)
+	if err != nil {
+		return nil, err
 	}
-	if r.Version != rec.Version || r.LeaseOwner != owner || owner == "" {
+	if r.Version != rec.Version {
 		return nil, ErrVersionConflict
 	}
-	n := clone(rec)
+	n := read(rec, time.Time{})
 	n.CreatedAt = r.CreatedAt
 	n.Version = r.Version + 1
 	n.LeaseOwner, n.LeaseUntil = r.LeaseOwner, r.LeaseUntil
-	if release {
+	if release && owner != "" && r.LeaseOwner == owner {
 		n.LeaseOwner, n.LeaseUntil = "", time.Time{}
 	}
 	m.recs[rec.ID] = n
-	return clone(n), nil
+	return read(n, m.now()), nil
 }
 
 // Release frees the lease if owner holds it.
 func (m *MemoryStore) Release(_ context.Context, id, owner string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if r, ok := m.recs[id]; ok && r.LeaseOwner == owner {
+	if r, ok := m.recs[id]; ok && owner != "" && r.LeaseOwner == owner {
 		r.LeaseOwner, r.LeaseUntil = "", time.Time{}
 	}
 	return nil
+}
+
+// UseFlow records a finished flow and reports whether it was the first.
+func (m *MemoryStore) UseFlow(_ context.Context, id string, ttl time.Duration) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	for f, until := range m.flows {
+		if !until.After(now) {
+			delete(m.flows, f)
+		}
+	}
+	if _, seen := m.flows[id]; seen {
+		return false, nil
+	}
+	m.flows[id] = now.Add(ttl)
+	return true, nil
 }

@@ -1,9 +1,11 @@
 package connect
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptrace"
 	"strconv"
 	"strings"
@@ -17,50 +19,31 @@ import (
 const (
 	reasonOutcomeUnknown = "refresh_outcome_unknown"
 	reasonUnavailable    = "token_endpoint_unavailable"
+	reasonRevoked        = "revoked"
+	reasonNoRefreshToken = "no_refresh_token"
 )
 
+// errAgain says that the record changed, or a lease came free, while an
+// instance worked on it: read it again and start over.
+var errAgain = ErrVersionConflict
+
+// maxRounds bounds how often one call starts over on a record that keeps
+// changing under it.
+const maxRounds = 16
+
 // Token returns a valid access token for the connection, refreshing it
-// when it expires within the expiry delta. The token comes from this
-// process's cache while it is valid; a token about to expire is read again
-// from the store, where another instance may have refreshed it already. A
-// connection another instance disconnects is seen here when the cached
-// token is next read from the store; meanwhile Pleo's API answers 401 to
-// it, and [Manager.ReportUnauthorized] clears it at once.
+// when it expires within the expiry delta. It comes from this process's
+// cache while valid; otherwise from the store, where another instance may
+// have refreshed it already. Another instance's disconnect is seen when
+// the cached token is next read from the store; meanwhile Pleo's API
+// answers 401 to it, and [Manager.ReportUnauthorized] clears it at once.
 //
-// Refreshing is coordinated through the store, so that at most one
-// instance refreshes a connection at a time and none presents a refresh
-// token another has rotated (Pleo revokes the whole grant when one is
-// reused):
-//
-//   - The instance takes the connection's lease (a row with an expiry, not a
-//     database lock held across the HTTP call), reads the tokens again under
-//     it, and uses them if another instance has refreshed meanwhile.
-//   - It records that a refresh is being sent, sends it with a time limit
-//     shorter than the lease, and saves the new tokens fenced by the record's
-//     version and the lease, before returning the access token.
-//   - Instances that find the lease taken wait, with the caller's context and
-//     at most until the lease expires, and take the other's tokens when they
-//     land.
-//
-// When Pleo refuses the refresh token (invalid_grant, invalid_refresh_token),
-// the connection becomes [StatusReauthorizationRequired] and Token returns
-// [ErrReauthorizationRequired]: terminal, never retried. A refresh that
-// never reached Pleo (the connection was refused) is simply retried on a
-// later call.
-//
-// A refresh whose outcome is unknown (the request was sent and no usable
-// answer came: a time-out, a dropped connection, a 5xx, or an instance that
-// died holding the lease) is never retried with the same refresh token:
-// Pleo may have rotated it, and presenting it again would revoke the grant.
-// Instead the next Token call, once the original request can no longer be
-// in flight, asks Pleo's introspection endpoint whether that refresh token
-// is still active. If it is, Pleo never used it and the refresh goes ahead;
-// if it is not, Pleo rotated it and its answer is lost, so the connection
-// becomes [StatusReauthorizationRequired] (last error
-// refresh_outcome_unknown): the company must connect again. Until
-// introspection answers, Token returns an error and hands out nothing. A
-// public client, which cannot introspect, goes straight to
-// reauthorization required.
+// Token returns [ErrReauthorizationRequired] once Pleo has refused the
+// grant (terminal, never retried), [ErrDisconnected] after a disconnect,
+// and [ErrRefreshPending] while an earlier refresh's outcome is unknown and
+// still quarantined. Any other error is transient: ask again later. How
+// refreshes are coordinated across instances so that no refresh token is
+// presented twice is the package documentation's "Refreshing" section.
 func (m *Manager) Token(ctx context.Context, id string) (*oauth2.Token, error) {
 	e := m.entry(id)
 	e.mu.Lock()
@@ -68,45 +51,203 @@ func (m *Manager) Token(ctx context.Context, id string) (*oauth2.Token, error) {
 	if m.valid(e.tok) {
 		return e.tok, nil
 	}
-	for {
+	tok, rec, err := m.current(ctx, id, "")
+	if err != nil {
+		return nil, err
+	}
+	e.tok, e.version = tok, rec.Version
+	return tok, nil
+}
+
+// current returns a valid access token of the connection as the store
+// holds it, and the record it came from, refreshing it first when it
+// expires within the delta, when a refresh's outcome must be settled, or
+// when its access token is stale (one Pleo's API refused).
+func (m *Manager) current(ctx context.Context, id, stale string) (*oauth2.Token, *Record, error) {
+	for range maxRounds {
 		rec, err := m.store.Get(ctx, id)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := statusError(rec); err != nil {
-			return nil, err
+			return nil, rec, err
 		}
 		tok, err := m.keys.open(id, rec.Tokens)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		if m.valid(tok) && rec.RefreshSentAt.IsZero() {
-			e.tok, e.version = tok, rec.Version
-			return tok, nil
+		if rec.RefreshSentAt.IsZero() && m.valid(tok) && (stale == "" || tok.AccessToken != stale) {
+			return tok, rec, nil
 		}
-		now := m.now()
-		held, ok, err := m.store.Acquire(ctx, id, m.owner, now, now.Add(m.lease))
-		if err != nil {
-			return nil, fmt.Errorf("pleooauth: taking the refresh lease: %w", err)
-		}
-		if !ok {
-			if err := m.waitForLease(ctx, held); err != nil {
-				return nil, err
-			}
+		tok, rec, err = m.refresh(ctx, rec, tok, stale != "")
+		if errors.Is(err, errAgain) {
 			continue
 		}
-		if held.Version != rec.Version {
-			tok = nil // changed since the read: open it again
-		}
-		tok, version, err := m.refreshHeld(ctx, held, tok)
-		if errors.Is(err, ErrVersionConflict) {
-			continue // the record changed under us (a new grant): read it again
-		}
+		return tok, rec, err
+	}
+	return nil, nil, fmt.Errorf("pleooauth: connection %s kept changing while it was refreshed", id)
+}
+
+// refresh refreshes rec, whose tokens tok are, or settles the outcome of
+// the refresh its marker says was sent. It returns errAgain when the
+// record changed or another instance's lease ended: read it again.
+// forced says Pleo's API refused the stored access token: a refused
+// refresh then means the grant was revoked.
+func (m *Manager) refresh(ctx context.Context, rec *Record, tok *oauth2.Token, forced bool) (*oauth2.Token, *Record, error) {
+	if !rec.RefreshSentAt.IsZero() {
+		return m.settle(ctx, rec, tok)
+	}
+	if tok.RefreshToken == "" {
+		held, err := m.acquire(ctx, rec)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		e.tok, e.version = tok, version
-		return tok, nil
+		return nil, nil, m.fail(ctx, held, reasonNoRefreshToken)
+	}
+	// The request's deadline is fixed before the marker is written: a
+	// request is never sent after it, however long the write takes.
+	deadline := m.now().Add(m.reqTTL)
+	claimed, ok, err := m.store.Claim(ctx, rec.ID, m.owner, rec.Version, m.lease)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pleooauth: claiming the refresh: %w", err)
+	}
+	if !ok {
+		return nil, nil, m.waitFor(ctx, rec, claimed)
+	}
+	return m.send(ctx, claimed, tok, deadline, forced)
+}
+
+// settle decides what became of a refresh that was sent and whose answer
+// was never saved (rec's marker): nothing happens until the quarantine
+// since the marker has passed on the store's clock, so that the request
+// can no longer be processed late; then Pleo's introspection says whether
+// the refresh token was spent. If it was not, the refresh goes ahead; if it
+// was, the new tokens are lost and the connection needs reauthorization.
+func (m *Manager) settle(ctx context.Context, rec *Record, tok *oauth2.Token) (*oauth2.Token, *Record, error) {
+	if wait := rec.RefreshSentAt.Add(m.quarantine).Sub(rec.ReadAt); wait > 0 {
+		if rec.LeaseOwner != "" && rec.LeaseOwner != m.owner && rec.LeaseUntil.After(rec.ReadAt) {
+			// The instance that sent it may still save its answer.
+			return nil, nil, m.waitForLease(ctx, rec)
+		}
+		return nil, nil, fmt.Errorf("%w: connection %s: a refresh sent at %s has no saved answer; it is settled after %s",
+			ErrRefreshPending, rec.ID, rec.RefreshSentAt.Format(time.RFC3339), wait.Round(time.Second))
+	}
+	held, err := m.acquire(ctx, rec)
+	if err != nil {
+		return nil, nil, err
+	}
+	if m.cfg.ClientSecret == "" {
+		// A public client cannot introspect: the outcome stays unknown.
+		return nil, nil, m.fail(ctx, held, reasonOutcomeUnknown)
+	}
+	deadline := m.now().Add(m.reqTTL)
+	info, err := m.introspect(ctx, deadline, tok.RefreshToken, "refresh_token")
+	if err != nil {
+		m.release(ctx, held.ID)
+		return nil, nil, fmt.Errorf("pleooauth: connection %s: a refresh's outcome is unknown and introspection failed: %w", rec.ID, err)
+	}
+	if !info.Active {
+		// Pleo spent it: the new tokens were issued and lost.
+		return nil, nil, m.fail(ctx, held, reasonOutcomeUnknown)
+	}
+	m.log.InfoContext(ctx, "pleooauth: a lost refresh never reached Pleo; refreshing", "connection", rec.ID)
+	deadline = m.now().Add(m.reqTTL)
+	claimed, ok, err := m.store.Claim(ctx, held.ID, m.owner, held.Version, m.lease)
+	if err != nil {
+		m.release(ctx, held.ID)
+		return nil, nil, fmt.Errorf("pleooauth: claiming the refresh: %w", err)
+	}
+	if !ok {
+		return nil, nil, errAgain
+	}
+	return m.send(ctx, claimed, tok, deadline, false)
+}
+
+// acquire takes rec's lease, and returns the record under it; errAgain
+// when rec changed meanwhile or another held the lease until now.
+func (m *Manager) acquire(ctx context.Context, rec *Record) (*Record, error) {
+	held, ok, err := m.store.Acquire(ctx, rec.ID, m.owner, m.lease)
+	if err != nil {
+		return nil, fmt.Errorf("pleooauth: taking the lease: %w", err)
+	}
+	if !ok {
+		return nil, m.waitFor(ctx, rec, held)
+	}
+	if held.Version != rec.Version {
+		m.release(ctx, rec.ID)
+		return nil, errAgain
+	}
+	return held, nil
+}
+
+// waitFor is what a caller does when the store refused it rec's lease or
+// claim and returned now: start over at once if the record changed,
+// otherwise wait for the other instance's lease. It returns errAgain or
+// why it stopped waiting.
+func (m *Manager) waitFor(ctx context.Context, rec, now *Record) error {
+	if now.Version != rec.Version {
+		return errAgain
+	}
+	return m.waitForLease(ctx, now)
+}
+
+// send sends the refresh that claimed (this instance's lease, its marker
+// written) stands for, unless deadline has passed, and saves what came of
+// it.
+func (m *Manager) send(ctx context.Context, claimed *Record, tok *oauth2.Token, deadline time.Time, forced bool) (*oauth2.Token, *Record, error) {
+	// Work that must finish once started (saving rotated tokens) does not
+	// stop when the caller gives up.
+	bg := context.WithoutCancel(ctx)
+	rec := claimed
+	if !m.now().Before(deadline) {
+		// The marker's write took the whole refresh timeout (a stall, a slow
+		// commit): sending now could outlive the window others wait out.
+		rec.RefreshSentAt = time.Time{}
+		_, _ = m.store.Update(bg, rec, m.owner, true)
+		return nil, nil, fmt.Errorf("pleooauth: connection %s: the store took longer than the refresh timeout to record the refresh; nothing was sent", rec.ID)
+	}
+	newTok, outcome, err := m.sendRefresh(bg, tok.RefreshToken, deadline)
+	switch outcome {
+	case refreshed:
+		if newTok.RefreshToken == "" {
+			newTok.RefreshToken = tok.RefreshToken
+		}
+		now := m.now()
+		spent := rec.Tokens
+		rec.Tokens = m.keys.seal(rec.ID, newTok)
+		rec.TokenExpiry, rec.LastRefreshAt, rec.UpdatedAt = newTok.Expiry, now, now
+		rec.LastError, rec.RefreshSentAt = "", time.Time{}
+		if s, ok := newTok.Extra("scope").(string); ok && s != "" {
+			rec.Scopes = strings.Fields(s)
+		}
+		saved, err := m.saveRotated(bg, rec, spent, newTok)
+		if err != nil {
+			return nil, nil, err
+		}
+		m.log.InfoContext(ctx, "pleooauth: refreshed", "connection", rec.ID)
+		return newTok, saved, nil
+	case refused:
+		reason := errorCode(err)
+		if forced {
+			reason = reasonRevoked
+		}
+		return nil, nil, m.fail(bg, rec, reason)
+	case notSent, answered:
+		rec.RefreshSentAt, rec.LastError = time.Time{}, reasonUnavailable
+		if outcome == answered {
+			rec.LastError = errorCode(err)
+		}
+		if _, uerr := m.store.Update(bg, rec, m.owner, true); uerr != nil {
+			m.release(bg, rec.ID)
+		}
+		return nil, nil, fmt.Errorf("pleooauth: connection %s: the refresh failed without spending the refresh token; it is retried on the next call: %w", rec.ID, err)
+	default: // unknown: the marker stays
+		rec.LastError = reasonOutcomeUnknown
+		if _, uerr := m.store.Update(bg, rec, m.owner, true); uerr != nil {
+			m.release(bg, rec.ID)
+		}
+		m.log.WarnContext(ctx, "pleooauth: refresh outcome unknown", "connection", rec.ID, "error", err)
+		return nil, nil, fmt.Errorf("%w: connection %s: the refresh got no usable answer; its refresh token is not presented again until Pleo confirms it unused: %w", ErrRefreshPending, rec.ID, err)
 	}
 }
 
@@ -142,21 +283,17 @@ func statusError(rec *Record) error {
 	return fmt.Errorf("pleooauth: connection %s has an unknown status %q", rec.ID, rec.Status)
 }
 
-// waitForLease waits while another instance holds the lease of held: until
-// the record's version changes (the other saved its tokens), the lease is
-// released or expires, or ctx ends.
+// waitForLease waits while another instance holds held's lease: until the
+// record changes (the other saved), the lease is released or expires (by
+// the store's clock: the time left at held.ReadAt, counted on this
+// instance's), or ctx ends. It returns errAgain, or ctx's error.
 func (m *Manager) waitForLease(ctx context.Context, held *Record) error {
+	left := held.LeaseUntil.Sub(held.ReadAt)
+	start := m.now()
 	pause := 5 * time.Millisecond
-	for {
-		if !m.now().Before(held.LeaseUntil) {
-			return nil
-		}
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("pleooauth: waiting for another instance's refresh: %w", ctx.Err())
-		case <-t.C:
+	for m.now().Sub(start) < left {
+		if err := m.sleep(ctx, min(pause, left)); err != nil {
+			return fmt.Errorf("pleooauth: waiting for another instance's refresh: %w", err)
 		}
 		pause = min(pause*2, 100*time.Millisecond)
 		rec, err := m.store.Get(ctx, held.ID)
@@ -164,147 +301,38 @@ func (m *Manager) waitForLease(ctx context.Context, held *Record) error {
 			return err
 		}
 		if rec.Version != held.Version || rec.LeaseOwner != held.LeaseOwner || !rec.LeaseUntil.Equal(held.LeaseUntil) {
-			return nil
+			break
 		}
 	}
+	return errAgain
 }
 
-// acquireWaiting takes the connection's lease, waiting for another holder.
-func (m *Manager) acquireWaiting(ctx context.Context, id string) (*Record, error) {
-	for {
-		now := m.now()
-		rec, ok, err := m.store.Acquire(ctx, id, m.owner, now, now.Add(m.lease))
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			return rec, nil
-		}
-		if err := m.waitForLease(ctx, rec); err != nil {
-			return nil, err
-		}
-	}
+// release gives up this instance's lease of the connection.
+func (m *Manager) release(ctx context.Context, id string) {
+	_ = m.store.Release(context.WithoutCancel(ctx), id, m.owner)
 }
 
-// refreshHeld refreshes the connection whose lease this instance holds,
-// and releases the lease on every path. tok is rec's tokens when the
-// caller has opened them already, or nil.
-func (m *Manager) refreshHeld(ctx context.Context, rec *Record, tok *oauth2.Token) (*oauth2.Token, int64, error) {
-	// Work that must finish once started (saving rotated tokens) does not
-	// stop when the caller gives up.
-	bg := context.WithoutCancel(ctx)
-	id := rec.ID
-	release := func() { _ = m.store.Release(bg, id, m.owner) }
-	if err := statusError(rec); err != nil {
-		release()
-		return nil, 0, err
+// defaultSleep waits d, or until ctx ends.
+func defaultSleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
-	if tok == nil {
-		var err error
-		if tok, err = m.keys.open(rec.ID, rec.Tokens); err != nil {
-			release()
-			return nil, 0, err
-		}
-	}
-	if m.valid(tok) && rec.RefreshSentAt.IsZero() {
-		// Another instance refreshed between our read and our lease.
-		release()
-		return tok, rec.Version, nil
-	}
-	if tok.RefreshToken == "" {
-		return nil, 0, m.fail(bg, rec, "no_refresh_token")
-	}
-	if !rec.RefreshSentAt.IsZero() {
-		// A refresh was sent and its answer never saved.
-		if m.now().Before(rec.RefreshSentAt.Add(m.reqTTL)) {
-			// Its request may still be in flight: do not even ask yet.
-			release()
-			return nil, 0, fmt.Errorf("pleooauth: connection %s: a refresh sent at %s has no answer yet; try again shortly", rec.ID, rec.RefreshSentAt.Format(time.RFC3339))
-		}
-		if err := m.resolveUnknown(bg, rec, tok.RefreshToken); err != nil {
-			return nil, 0, err
-		}
-	}
-
-	// Record that a refresh is being sent, fenced by the lease: from here
-	// the refresh token may be spent.
-	rec.RefreshSentAt = m.now()
-	marked, err := m.store.Update(bg, rec, m.owner, false)
-	if err != nil {
-		release()
-		return nil, 0, err
-	}
-	rec = marked
-	newTok, outcome, err := m.sendRefresh(bg, tok.RefreshToken)
-	switch outcome {
-	case refreshed:
-		if newTok.RefreshToken == "" {
-			newTok.RefreshToken = tok.RefreshToken
-		}
-		now := m.now()
-		rec.Tokens = m.keys.seal(rec.ID, newTok)
-		rec.TokenExpiry, rec.LastRefreshAt, rec.UpdatedAt = newTok.Expiry, now, now
-		rec.LastError, rec.RefreshSentAt = "", time.Time{}
-		if s, ok := newTok.Extra("scope").(string); ok && s != "" {
-			rec.Scopes = strings.Fields(s)
-		}
-		saved, err := m.saveRotated(bg, rec)
-		if err != nil {
-			return nil, 0, err
-		}
-		m.log.InfoContext(ctx, "pleooauth: refreshed", "connection", rec.ID)
-		return newTok, saved.Version, nil
-	case refused:
-		return nil, 0, m.fail(bg, rec, errorCode(err))
-	case notSent, answered:
-		rec.RefreshSentAt, rec.LastError = time.Time{}, reasonUnavailable
-		if outcome == answered {
-			rec.LastError = errorCode(err)
-		}
-		if _, uerr := m.store.Update(bg, rec, m.owner, true); uerr != nil {
-			release()
-		}
-		return nil, 0, fmt.Errorf("pleooauth: connection %s: the refresh failed without spending the refresh token; it is retried on the next call: %w", rec.ID, err)
-	default: // unknown
-		rec.LastError = reasonOutcomeUnknown
-		if _, uerr := m.store.Update(bg, rec, m.owner, true); uerr != nil {
-			release()
-		}
-		m.log.WarnContext(ctx, "pleooauth: refresh outcome unknown", "connection", rec.ID, "error", err)
-		return nil, 0, fmt.Errorf("pleooauth: connection %s: the refresh got no usable answer; it is not retried with the same refresh token until Pleo confirms it is unused: %w", rec.ID, err)
-	}
-}
-
-// resolveUnknown decides what became of a refresh whose answer was lost:
-// Pleo's introspection says whether the refresh token is still active. It
-// returns nil when the refresh may go ahead; otherwise it has marked the
-// connection or released the lease, and says why.
-func (m *Manager) resolveUnknown(ctx context.Context, rec *Record, refreshToken string) error {
-	if m.cfg.ClientSecret == "" {
-		// A public client cannot introspect: the outcome stays unknown.
-		return m.fail(ctx, rec, reasonOutcomeUnknown)
-	}
-	info, err := m.introspect(ctx, refreshToken, "refresh_token")
-	if err != nil {
-		_ = m.store.Release(ctx, rec.ID, m.owner)
-		return fmt.Errorf("pleooauth: connection %s: a refresh's outcome is unknown and introspection failed; it is tried again on the next call: %w", rec.ID, err)
-	}
-	if !info.Active {
-		// Pleo rotated it: the new tokens were issued and lost.
-		return m.fail(ctx, rec, reasonOutcomeUnknown)
-	}
-	m.log.InfoContext(ctx, "pleooauth: lost refresh never reached Pleo; refreshing", "connection", rec.ID)
-	return nil
 }
 
 // fail marks the connection reauthorization required, erasing nothing
-// (the tokens are useless, and harmless), and releases the lease.
+// (the tokens are useless, and harmless), and releases the lease. It
+// returns errAgain when the record changed meanwhile.
 func (m *Manager) fail(ctx context.Context, rec *Record, reason string) error {
 	rec.Status, rec.LastError, rec.RefreshSentAt, rec.UpdatedAt = StatusReauthorizationRequired, reason, time.Time{}, m.now()
-	if _, err := m.store.Update(ctx, rec, m.owner, true); err != nil {
-		_ = m.store.Release(ctx, rec.ID, m.owner)
+	if _, err := m.write(context.WithoutCancel(ctx), rec); err != nil {
+		m.release(ctx, rec.ID)
 		if errors.Is(err, ErrVersionConflict) {
-			return err
+			return errAgain
 		}
 		return fmt.Errorf("pleooauth: marking connection %s: %w", rec.ID, err)
 	}
@@ -312,22 +340,85 @@ func (m *Manager) fail(ctx context.Context, rec *Record, reason string) error {
 	return fmt.Errorf("%w: %s (%s)", ErrReauthorizationRequired, rec.ID, reason)
 }
 
-// saveRotated saves rotated tokens, trying again while the lease lasts:
-// Pleo has already spent the old refresh token, so the new one must land.
-func (m *Manager) saveRotated(ctx context.Context, rec *Record) (*Record, error) {
-	deadline := rec.LeaseUntil
+// writeBudget bounds how long a write that must land is tried, in pauses
+// between tries and in wall time alike.
+const writeBudget = time.Minute
+
+// write writes rec and releases the lease, trying again with backoff for
+// up to writeBudget while the store fails: it is for what must land, such
+// as rotated tokens (Pleo has already spent the old refresh token) or a
+// grant found dead. The write is fenced by the record's version, not by
+// the lease, so it lands as long as no other write came first, however
+// long the store was away. A version conflict is returned at once.
+func (m *Manager) write(ctx context.Context, rec *Record) (*Record, error) {
+	start := time.Now()
+	var paused time.Duration
 	pause := 10 * time.Millisecond
 	for {
 		saved, err := m.store.Update(ctx, rec, m.owner, true)
-		if err == nil || errors.Is(err, ErrVersionConflict) {
+		if err == nil || errors.Is(err, ErrVersionConflict) || errors.Is(err, ErrNoConnection) {
 			return saved, err
 		}
-		if !m.now().Add(pause).Before(deadline) {
-			return nil, fmt.Errorf("pleooauth: connection %s: the refreshed tokens could not be saved; the next call checks with Pleo what became of them: %w", rec.ID, err)
+		if paused+pause > writeBudget || time.Since(start)+pause > writeBudget {
+			return nil, err
 		}
-		time.Sleep(pause)
-		pause = min(pause*2, time.Second)
+		if serr := m.sleep(context.WithoutCancel(ctx), pause); serr != nil {
+			return nil, serr
+		}
+		paused += pause
+		pause = min(pause*2, 5*time.Second)
 	}
+}
+
+// saveRotated saves rotated tokens with write. spent is the sealed tokens
+// the refresh was made from. When another write came first, it looks at
+// what that write was:
+//
+//   - another instance gave this very refresh up for lost (its answer came
+//     here after the quarantine): the record still holds spent and says
+//     refresh_outcome_unknown, and the tokens are saved over it, so the
+//     grant is not lost after all;
+//   - the connection was disconnected meanwhile: the grant these tokens
+//     are of is revoked at Pleo, so no live grant outlives the disconnect;
+//   - the company connected again: these tokens are of the grant it
+//     replaced, and are dropped (see [Manager.Complete]).
+func (m *Manager) saveRotated(ctx context.Context, rec *Record, spent []byte, tok *oauth2.Token) (*Record, error) {
+	for range maxRounds {
+		saved, err := m.write(ctx, rec)
+		if err == nil {
+			return saved, nil
+		}
+		if !errors.Is(err, ErrVersionConflict) {
+			return nil, fmt.Errorf("pleooauth: connection %s: the refreshed tokens could not be saved; the next call settles with Pleo what became of them: %w", rec.ID, err)
+		}
+		cur, gerr := m.store.Get(ctx, rec.ID)
+		switch {
+		case gerr != nil:
+			return nil, fmt.Errorf("pleooauth: connection %s changed while it was refreshed: %w", rec.ID, gerr)
+		case cur.Status == StatusReauthorizationRequired && cur.LastError == reasonOutcomeUnknown && bytes.Equal(cur.Tokens, spent):
+			m.log.WarnContext(ctx, "pleooauth: a refresh given up for lost was answered after all; saving it", "connection", rec.ID)
+			rec.Version = cur.Version
+			continue
+		case cur.Status == StatusDisconnected:
+			m.revokeUnstored(ctx, rec.ID, tok)
+		}
+		return nil, fmt.Errorf("pleooauth: connection %s changed while it was refreshed; the refreshed tokens are dropped: %w", rec.ID, err)
+	}
+	return nil, fmt.Errorf("pleooauth: connection %s kept changing while it was refreshed", rec.ID)
+}
+
+// revokeUnstored revokes at Pleo the grant of tokens no record holds (a
+// connection disconnected while they were being refreshed): DELETE
+// /v1/installations/me with the access token, refreshed first if Pleo no
+// longer takes it. Nothing else holds these tokens, so no lease is needed.
+func (m *Manager) revokeUnstored(ctx context.Context, id string, tok *oauth2.Token) {
+	status, err := m.deleteInstallation(ctx, tok.AccessToken)
+	if err == nil && status == http.StatusUnauthorized && tok.RefreshToken != "" {
+		if fresh, outcome, _ := m.sendRefresh(ctx, tok.RefreshToken, m.now().Add(m.reqTTL)); outcome == refreshed {
+			status, err = m.deleteInstallation(ctx, fresh.AccessToken)
+		}
+	}
+	m.log.WarnContext(ctx, "pleooauth: disconnected while it was refreshed; revoking the refreshed grant", "connection", id, "status", status, "error", err)
 }
 
 // The outcomes of sending a refresh.
@@ -341,12 +432,12 @@ const (
 	unknown                  // may have reached Pleo: never retry blindly
 )
 
-// sendRefresh sends one refresh request through x/oauth2, within the
-// refresh timeout, and tells what came of it. Whether the request was
-// written to the connection (httptrace's WroteRequest) tells a refresh that
-// never left from one whose answer was lost.
-func (m *Manager) sendRefresh(ctx context.Context, refreshToken string) (*oauth2.Token, outcome, error) {
-	ctx, cancel := context.WithTimeout(ctx, m.reqTTL)
+// sendRefresh sends one refresh request through x/oauth2, by deadline, and
+// tells what came of it. Whether the request was written to the
+// connection (httptrace's WroteRequest) tells a refresh that never left
+// from one whose answer was lost.
+func (m *Manager) sendRefresh(ctx context.Context, refreshToken string, deadline time.Time) (*oauth2.Token, outcome, error) {
+	ctx, cancel := m.withDeadline(ctx, deadline)
 	defer cancel()
 	var wrote atomic.Bool
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
@@ -372,6 +463,11 @@ func (m *Manager) sendRefresh(ctx context.Context, refreshToken string) (*oauth2
 	// A 5xx, a time-out, a dropped connection, or a 200 that is not a
 	// token: Pleo may have rotated the refresh token.
 	return nil, unknown, err
+}
+
+// withDeadline bounds ctx by deadline, a time on the Manager's clock.
+func (m *Manager) withDeadline(ctx context.Context, deadline time.Time) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, deadline.Sub(m.now()))
 }
 
 // errorCode is the OAuth error code of a token-endpoint error, or, for an

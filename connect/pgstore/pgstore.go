@@ -5,7 +5,11 @@
 //
 // A refresh lease is a row's lease_owner and lease_until, taken by a
 // conditional UPDATE: no connection of the pool is held across Pleo's HTTP
-// call, as an advisory lock would hold one.
+// call, as an advisory lock would hold one. Leases, refresh markers and
+// every record's ReadAt are measured on the database's clock (now()), so
+// instances whose clocks disagree still agree on when a lease expires.
+// Finished authorization flows (UseFlow) are rows of pleooauth_flows, kept
+// until they expire.
 package pgstore
 
 import (
@@ -28,8 +32,10 @@ var migrationFiles embed.FS
 
 // Store is a [connect.Store] in PostgreSQL, safe for concurrent use by
 // every instance sharing the database. Its methods (Get, List, Put,
-// Acquire, Update, Release) run the statements connect/sqlitestore runs
-// too.
+// Acquire, Claim, Update, Release, UseFlow) run the statements
+// connect/sqlitestore runs too: each writes with one statement (UseFlow
+// deletes the expired flows first), and Acquire, Claim and Update read the
+// record with Get when their conditional UPDATE changed nothing.
 type Store struct {
 	*sqlStore
 	pool *pgxpool.Pool
@@ -43,14 +49,33 @@ var _ connect.Store = (*Store)(nil)
 // instances starting together migrate one at a time.
 const migrationLock = 0x706c656f6f617574 // "pleooaut"
 
+// Option configures a Store that New makes.
+type Option func(*options)
+
+type options struct {
+	now func() time.Time
+}
+
+// WithClock is for tests: measure leases on this clock instead of the
+// database's. The store binds the time now returns, truncated to the
+// microsecond, wherever it would read the database's now(): lease
+// expiries, refresh markers, flow expiries and ReadAt.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) { o.now = now }
+}
+
 // New returns the store over pool, after applying this package's
 // migrations that are not applied yet, each in the transaction that
 // records it in pleooauth_schema_migrations.
-func New(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
+func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 	if pool == nil {
 		return nil, errors.New("pgstore: New needs a *pgxpool.Pool")
 	}
-	s := &Store{sqlStore: &sqlstore.Store{Name: "pgstore", Driver: driver{pool}}, pool: pool}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	s := &Store{sqlStore: &sqlstore.Store{Name: "pgstore", Driver: driver{q: pool, now: o.now}}, pool: pool}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
@@ -66,7 +91,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
 		return fmt.Errorf("pgstore: migrating: %w", err)
 	}
-	err = migrations.Apply(ctx, driver{tx}, migrationFiles, "migrations",
+	err = migrations.Apply(ctx, driver{q: tx}, migrationFiles, "migrations",
 		`CREATE TABLE IF NOT EXISTS pleooauth_schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
 		func(version int) (string, []any) {
 			return `INSERT INTO pleooauth_schema_migrations (version) VALUES ($1)`, []any{version}
@@ -81,13 +106,15 @@ func (s *Store) migrate(ctx context.Context) error {
 }
 
 // driver runs statements on a pool or a transaction: times as
-// timestamptz, scopes as text[].
+// timestamptz, scopes as text[], durations as microseconds. The store's
+// time is the database's now(), or now's when it is not nil.
 type driver struct {
 	q interface {
 		Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 		Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 		QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 	}
+	now func() time.Time
 }
 
 // QueryInt runs a query that returns one integer.
@@ -97,7 +124,7 @@ func (d driver) QueryInt(ctx context.Context, query string) (n int, err error) {
 }
 
 func (d driver) QueryRecord(ctx context.Context, query string, args ...any) (*connect.Record, error) {
-	r, err := scan(d.q.QueryRow(ctx, query, args...))
+	r, err := scanRecord(d.q.QueryRow(ctx, query, args...))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, sqlstore.ErrNoRows
 	}
@@ -110,12 +137,33 @@ func (d driver) QueryConnections(ctx context.Context, query string, args ...any)
 		return nil, err
 	}
 	defer rows.Close()
-	return sqlstore.Connections(rows, func(r pgx.Rows) (*connect.Record, error) { return scan(r) })
+	return sqlstore.Connections(rows, func(r pgx.Rows) (connect.Connection, error) { return scanConnection(r) })
 }
 
+// Exec runs a statement that returns no rows (for migrations).
 func (d driver) Exec(ctx context.Context, query string, args ...any) error {
 	_, err := d.q.Exec(ctx, query, args...)
 	return err
+}
+
+func (d driver) ExecCount(ctx context.Context, query string, args ...any) (int64, error) {
+	tag, err := d.q.Exec(ctx, query, args...)
+	return tag.RowsAffected(), err
+}
+
+// Now is the database's now() when the parameter is NULL, as NowArg binds
+// it without a clock.
+func (driver) Now(p string) string { return "COALESCE(" + p + "::timestamptz, now())" }
+
+func (d driver) NowArg() any {
+	if d.now == nil {
+		return nil
+	}
+	return d.now().UTC().Truncate(time.Microsecond)
+}
+
+func (driver) Plus(t, p string) string {
+	return "(" + t + " + " + p + "::bigint * interval '1 microsecond')"
 }
 
 func (driver) Time(t time.Time) any { return t }
@@ -135,25 +183,42 @@ func (driver) Scopes(s []string) any {
 	return s
 }
 
-func scan(row pgx.Row) (*connect.Record, error) {
+func scanConnection(row pgx.Row) (connect.Connection, error) {
+	var (
+		c                   connect.Connection
+		expiry, lastRefresh *time.Time
+	)
+	if err := row.Scan(&c.ID, &c.Account, &c.Status, &c.Scopes, &c.CreatedAt, &c.UpdatedAt, &expiry, &lastRefresh,
+		&c.LastError); err != nil {
+		return c, err
+	}
+	normalize(&c, expiry, lastRefresh)
+	return c, nil
+}
+
+func scanRecord(row pgx.Row) (*connect.Record, error) {
 	var (
 		r                                              connect.Record
-		status                                         string
 		expiry, lastRefresh, leaseUntil, refreshSentAt *time.Time
 	)
-	err := row.Scan(&r.ID, &r.Account, &status, &r.Scopes, &r.CreatedAt, &r.UpdatedAt, &expiry, &lastRefresh,
-		&r.LastError, &r.Tokens, &r.Version, &r.LeaseOwner, &leaseUntil, &refreshSentAt)
+	err := row.Scan(&r.ID, &r.Account, &r.Status, &r.Scopes, &r.CreatedAt, &r.UpdatedAt, &expiry, &lastRefresh,
+		&r.LastError, &r.Tokens, &r.Version, &r.LeaseOwner, &leaseUntil, &refreshSentAt, &r.ReadAt)
 	if err != nil {
 		return nil, err
 	}
-	r.Status = connect.Status(status)
-	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
-	r.TokenExpiry, r.LastRefreshAt = deref(expiry), deref(lastRefresh)
-	r.LeaseUntil, r.RefreshSentAt = deref(leaseUntil), deref(refreshSentAt)
-	if len(r.Scopes) == 0 {
-		r.Scopes = nil
-	}
+	normalize(&r.Connection, expiry, lastRefresh)
+	r.LeaseUntil, r.RefreshSentAt, r.ReadAt = deref(leaseUntil), deref(refreshSentAt), r.ReadAt.UTC()
 	return &r, nil
+}
+
+// normalize sets c's nullable times and makes every time UTC and no scopes
+// nil.
+func normalize(c *connect.Connection, expiry, lastRefresh *time.Time) {
+	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+	c.TokenExpiry, c.LastRefreshAt = deref(expiry), deref(lastRefresh)
+	if len(c.Scopes) == 0 {
+		c.Scopes = nil
+	}
 }
 
 func deref(t *time.Time) time.Time {

@@ -5,8 +5,11 @@
 // it.
 //
 // The database runs in WAL mode with full synchronous commits, so that a
-// saved token survives a crash. For instances on several machines, use
-// connect/pgstore.
+// saved token survives a crash. Leases, refresh markers and every record's
+// ReadAt are measured on the Go process's clock, which the instances
+// sharing the file share, being on one machine. Finished authorization
+// flows (UseFlow) are rows of pleooauth_flows, kept until they expire. For
+// instances on several machines, use connect/pgstore.
 package sqlitestore
 
 import (
@@ -16,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -30,8 +34,9 @@ var migrationFiles embed.FS
 
 // Store is a [connect.Store] in a SQLite database. It is safe for
 // concurrent use, and by several processes sharing the file. Its methods
-// (Get, List, Put, Acquire, Update, Release) run the statements
-// connect/pgstore runs too.
+// (Get, List, Put, Acquire, Claim, Update, Release, UseFlow) run the
+// statements connect/pgstore runs too; Close closes the database and DB
+// returns it.
 type Store struct {
 	*sqlStore
 	db *sql.DB
@@ -41,24 +46,65 @@ type sqlStore = sqlstore.Store
 
 var _ connect.Store = (*Store)(nil)
 
-// Open opens (creating it if need be) the SQLite database at path, applies
-// this package's migrations in a transaction, and returns the store.
-func Open(ctx context.Context, path string) (*Store, error) {
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+// Option configures a Store that Open returns.
+type Option func(*options)
+
+type options struct {
+	now func() time.Time
+}
+
+// WithClock is for tests: measure leases, refresh markers, flow expiries
+// and ReadAt on now instead of time.Now (to the microsecond).
+func WithClock(now func() time.Time) Option {
+	return func(o *options) { o.now = now }
+}
+
+// Open opens (creating it if need be) the SQLite database file at path,
+// applies this package's migrations in a transaction, and returns the
+// store. path is a file name, not a URI: every character in it is part of
+// the name.
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	o := options{now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	dsn, err := dsn(path)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: %w", err)
 	}
-	s := &Store{sqlStore: &sqlstore.Store{Name: "sqlitestore", Driver: driver{db}}, db: db}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: %w", err)
+	}
+	s := &Store{sqlStore: &sqlstore.Store{Name: "sqlitestore", Driver: driver{q: db, now: o.now}}, db: db}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// dsn returns the URI that opens the database file at path with the
+// store's pragmas. The driver passes a "file:" URI to SQLite whole, which
+// decodes %XX escapes in it and ends the path at '?' or '#': the path is
+// made absolute and escaped (url.URL escapes '%', '?', '#' and spaces), so
+// that it names that file and the query is the store's.
+func dsn(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	abs = filepath.ToSlash(abs)
+	if !strings.HasPrefix(abs, "/") {
+		abs = "/" + abs // a Windows drive: file:///C:/...
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Set("_txlock", "immediate")
+	u := url.URL{Scheme: "file", Path: abs, RawQuery: q.Encode()}
+	return u.String(), nil
 }
 
 // Close closes the database.
@@ -75,7 +121,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("sqlitestore: migrating: %w", err)
 	}
 	defer tx.Rollback()
-	err = migrations.Apply(ctx, driver{tx}, migrationFiles, "migrations",
+	err = migrations.Apply(ctx, driver{q: tx}, migrationFiles, "migrations",
 		`CREATE TABLE IF NOT EXISTS pleooauth_schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`,
 		func(version int) (string, []any) {
 			return `INSERT INTO pleooauth_schema_migrations (version, applied_at) VALUES ($1, $2)`, []any{version, time.Now().UnixMicro()}
@@ -90,14 +136,16 @@ func (s *Store) migrate(ctx context.Context) error {
 }
 
 // driver runs statements on a database or a transaction: parameters
-// numbered ?1, ?2, ..., times as microseconds since the Unix epoch, scopes
-// as one space-separated string.
+// numbered ?1, ?2, ..., times and durations as microseconds (times since
+// the Unix epoch), scopes as one space-separated string. The store's time
+// is now's, bound as a parameter.
 type driver struct {
 	q interface {
 		ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 		QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 		QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 	}
+	now func() time.Time
 }
 
 // QueryInt runs a query that returns one integer.
@@ -110,7 +158,7 @@ func (d driver) QueryInt(ctx context.Context, query string) (n int, err error) {
 func numbered(query string) string { return strings.ReplaceAll(query, "$", "?") }
 
 func (d driver) QueryRecord(ctx context.Context, query string, args ...any) (*connect.Record, error) {
-	r, err := scan(d.q.QueryRowContext(ctx, numbered(query), args...))
+	r, err := scanRecord(d.q.QueryRowContext(ctx, numbered(query), args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, sqlstore.ErrNoRows
 	}
@@ -123,13 +171,28 @@ func (d driver) QueryConnections(ctx context.Context, query string, args ...any)
 		return nil, err
 	}
 	defer rows.Close()
-	return sqlstore.Connections(rows, func(r *sql.Rows) (*connect.Record, error) { return scan(r) })
+	return sqlstore.Connections(rows, func(r *sql.Rows) (connect.Connection, error) { return scanConnection(r) })
 }
 
+// Exec runs a statement that returns no rows (for migrations).
 func (d driver) Exec(ctx context.Context, query string, args ...any) error {
 	_, err := d.q.ExecContext(ctx, numbered(query), args...)
 	return err
 }
+
+func (d driver) ExecCount(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := d.q.ExecContext(ctx, numbered(query), args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (driver) Now(p string) string { return p }
+
+func (d driver) NowArg() any { return d.now().UnixMicro() }
+
+func (driver) Plus(t, p string) string { return "(" + t + " + " + p + ")" }
 
 func (driver) Time(t time.Time) any { return t.UnixMicro() }
 
@@ -144,23 +207,49 @@ func (driver) Scopes(s []string) any { return strings.Join(s, " ") }
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scan(row scanner) (*connect.Record, error) {
+func scanConnection(row scanner) (connect.Connection, error) {
+	var (
+		c                   connect.Connection
+		scopes              string
+		created, updated    int64
+		expiry, lastRefresh sql.NullInt64
+	)
+	err := row.Scan(&c.ID, &c.Account, &c.Status, &scopes, &created, &updated, &expiry, &lastRefresh, &c.LastError)
+	if err != nil {
+		return c, err
+	}
+	c.Scopes = splitScopes(scopes)
+	c.CreatedAt, c.UpdatedAt = time.UnixMicro(created).UTC(), time.UnixMicro(updated).UTC()
+	c.TokenExpiry, c.LastRefreshAt = fromNull(expiry), fromNull(lastRefresh)
+	return c, nil
+}
+
+func scanRecord(row scanner) (*connect.Record, error) {
 	var (
 		r                                              connect.Record
 		scopes                                         string
-		created, updated                               int64
+		created, updated, readAt                       int64
 		expiry, lastRefresh, leaseUntil, refreshSentAt sql.NullInt64
 	)
 	err := row.Scan(&r.ID, &r.Account, &r.Status, &scopes, &created, &updated, &expiry, &lastRefresh,
-		&r.LastError, &r.Tokens, &r.Version, &r.LeaseOwner, &leaseUntil, &refreshSentAt)
+		&r.LastError, &r.Tokens, &r.Version, &r.LeaseOwner, &leaseUntil, &refreshSentAt, &readAt)
 	if err != nil {
 		return nil, err
 	}
-	r.Scopes = strings.Fields(scopes)
+	r.Scopes = splitScopes(scopes)
 	r.CreatedAt, r.UpdatedAt = time.UnixMicro(created).UTC(), time.UnixMicro(updated).UTC()
 	r.TokenExpiry, r.LastRefreshAt = fromNull(expiry), fromNull(lastRefresh)
 	r.LeaseUntil, r.RefreshSentAt = fromNull(leaseUntil), fromNull(refreshSentAt)
+	r.ReadAt = time.UnixMicro(readAt).UTC()
 	return &r, nil
+}
+
+// splitScopes returns the scopes in s, nil for none.
+func splitScopes(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Fields(s)
 }
 
 func fromNull(n sql.NullInt64) time.Time {

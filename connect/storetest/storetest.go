@@ -11,15 +11,19 @@
 //
 // newStore must return an empty store each time it is called; the suite
 // calls it once per subtest and runs subtests in parallel.
+//
+// Some checks wait for a lease or a finished flow to expire on the store's
+// clock: they keep it for a millisecond and sleep 20 milliseconds of real
+// time, so the store's clock must run at real speed.
 package storetest
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,9 +32,28 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// base is the suite's clock: times are whole microseconds, which every
-// store keeps exactly.
+// base is the suite's clock for the times it writes: whole microseconds,
+// which every store keeps exactly.
 var base = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+
+const (
+	// live is a lease that outlasts any check.
+	live = time.Hour
+	// brief is a lease or flow that expires at once; lapse is the real
+	// time the suite waits for it to have expired.
+	brief = time.Millisecond
+	lapse = 20 * time.Millisecond
+	// patience bounds the suite's retry loops when the test has no
+	// deadline of its own.
+	patience = 30 * time.Second
+)
+
+// IDs the checks use.
+const (
+	id1     = "urn:pleo:company:1"
+	id2     = "urn:pleo:company:2"
+	missing = "urn:pleo:company:missing"
+)
 
 func record(id, account string) *connect.Record {
 	return &connect.Record{
@@ -42,308 +65,1101 @@ func record(id, account string) *connect.Record {
 	}
 }
 
+// T is what a check needs of its test. *testing.T is one; storetest's own
+// tests use a recorder instead, to watch deliberately broken stores fail.
+// FailNow must end the goroutine that calls it, as [testing.T.FailNow]
+// does; checks call it (through require) only from their own goroutine.
+type T interface {
+	Helper()
+	Errorf(format string, args ...any)
+	FailNow()
+	Context() context.Context
+}
+
+// check is one of the suite's checks: it gets an empty store.
+type check struct {
+	name string
+	fn   func(t T, s connect.Store)
+}
+
+// checks is the suite.
+var checks = []check{
+	{"GetMissing", checkGetMissing},
+	{"PutNew", checkPutNew},
+	{"PutReplaces", checkPutReplaces},
+	{"PutIsFenced", checkPutIsFenced},
+	{"PutClearsLeaseAndRefreshMarker", checkPutClears},
+	{"RecordsAreCopies", checkRecordsAreCopies},
+	{"ReadAtIsSet", checkReadAt},
+	{"AcquireRelease", checkAcquireRelease},
+	{"AcquireTakesAnExpiredLease", checkAcquireExpired},
+	{"ClaimStartsARefresh", checkClaim},
+	{"ClaimTakesAnExpiredLease", checkClaimExpired},
+	{"UpdateIsFenced", checkUpdateIsFenced},
+	{"UpdateWritesEveryField", checkUpdateWritesEveryField},
+	{"UpdateClearsFields", checkUpdateClearsFields},
+	{"UpdateKeepsOrReleasesTheLease", checkUpdateLease},
+	{"List", checkList},
+	{"ListChecksTheQuery", checkListChecksTheQuery},
+	{"ListPageSize", checkListPageSize},
+	{"UseFlow", checkUseFlow},
+	{"UseFlowForgetsAfterTTL", checkUseFlowExpires},
+	{"OneFirstAmongConcurrentUseFlows", checkConcurrentUseFlow},
+	{"OneWinnerAmongConcurrentAcquires", checkConcurrentAcquire},
+	{"OneWinnerAmongConcurrentClaims", checkConcurrentClaim},
+	{"OneWinnerAmongConcurrentPuts", checkConcurrentPut},
+	{"ConcurrentClaimUpdateNeverLosesAWrite", checkConcurrentReadModifyWrite},
+}
+
 // Run runs the suite against the stores newStore makes.
 func Run(t *testing.T, newStore func(t *testing.T) connect.Store) {
 	t.Helper()
-	tests := []struct {
-		name string
-		test func(t *testing.T, s connect.Store)
-	}{
-		{"GetMissing", testGetMissing},
-		{"PutAndGet", testPutAndGet},
-		{"PutReplaces", testPutReplaces},
-		{"List", testList},
-		{"AcquireRelease", testAcquireRelease},
-		{"UpdateIsFenced", testUpdateIsFenced},
-		{"PutBreaksALease", testPutBreaksALease},
-		{"OneWinnerAmongConcurrentAcquires", testConcurrentAcquire},
-		{"ConcurrentUpdatesNeverLoseAWrite", testConcurrentUpdates},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+	for _, c := range checks {
+		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			tt.test(t, newStore(t))
+			c.fn(t, newStore(t))
 		})
 	}
 }
 
-func ctx(t *testing.T) context.Context { return t.Context() }
+// checkTimeout is how long runChecks gives one check; its loops stop
+// retrying at the deadline of their context.
+const checkTimeout = 3 * time.Second
 
-func assertSame(t *testing.T, want, got *connect.Record) {
-	t.Helper()
-	assert.Equal(t, want.ID, got.ID)
-	assert.Equal(t, want.Account, got.Account)
-	assert.Equal(t, want.Status, got.Status)
-	assert.Equal(t, want.Scopes, got.Scopes)
-	assert.Equal(t, want.LastError, got.LastError)
-	assert.Equal(t, want.Tokens, got.Tokens)
-	for name, pair := range map[string][2]time.Time{
-		"CreatedAt": {want.CreatedAt, got.CreatedAt}, "UpdatedAt": {want.UpdatedAt, got.UpdatedAt},
-		"TokenExpiry": {want.TokenExpiry, got.TokenExpiry}, "LastRefreshAt": {want.LastRefreshAt, got.LastRefreshAt},
-		"RefreshSentAt": {want.RefreshSentAt, got.RefreshSentAt},
-	} {
-		assert.True(t, pair[0].Equal(pair[1]), "%s: want %v, got %v", name, pair[0], pair[1])
+// failure is a check that failed under runChecks, with what it reported.
+type failure struct {
+	check string
+	msgs  []string
+}
+
+// runChecks runs every check in parallel, each on a store newStore makes,
+// without failing the caller, and returns the checks that failed, in the
+// suite's order.
+func runChecks(newStore func() connect.Store) []failure {
+	out := make([]*failure, len(checks))
+	var wg sync.WaitGroup
+	for i, c := range checks {
+		wg.Go(func() { out[i] = observe(c, newStore) })
 	}
+	wg.Wait()
+	var failed []failure
+	for _, f := range out {
+		if f != nil {
+			failed = append(failed, *f)
+		}
+	}
+	return failed
 }
 
-func testGetMissing(t *testing.T, s connect.Store) {
-	_, err := s.Get(ctx(t), "urn:pleo:company:missing")
-	assert.ErrorIs(t, err, connect.ErrNoConnection)
-	_, _, err = s.Acquire(ctx(t), "urn:pleo:company:missing", "a", base, base.Add(time.Minute))
-	assert.ErrorIs(t, err, connect.ErrNoConnection)
-	_, err = s.Update(ctx(t), record("urn:pleo:company:missing", "acme"), "a", true)
-	assert.Error(t, err)
-	assert.NoError(t, s.Release(ctx(t), "urn:pleo:company:missing", "a"))
+// observe runs one check with a recorder, and returns its failure or nil.
+func observe(c check, newStore func() connect.Store) *failure {
+	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
+	defer cancel()
+	r := &recorder{ctx: ctx}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() {
+			if p := recover(); p != nil {
+				r.Errorf("panic: %v", p)
+			}
+		}()
+		c.fn(r, newStore())
+	}()
+	select {
+	case <-done:
+	case <-time.After(checkTimeout + time.Second):
+		r.Errorf("did not finish in %v", checkTimeout+time.Second)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.failed {
+		return nil
+	}
+	return &failure{check: c.name, msgs: slices.Clone(r.msgs)}
 }
 
-func testPutAndGet(t *testing.T, s connect.Store) {
-	rec := record("urn:pleo:company:1", "acme")
+// recorder is a T that records failures instead of reporting them.
+type recorder struct {
+	ctx    context.Context
+	mu     sync.Mutex
+	failed bool
+	msgs   []string
+}
+
+func (r *recorder) Helper()                  {}
+func (r *recorder) Context() context.Context { return r.ctx }
+
+func (r *recorder) Errorf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failed = true
+	r.msgs = append(r.msgs, fmt.Sprintf(format, args...))
+}
+
+// FailNow marks the check failed and ends its goroutine.
+func (r *recorder) FailNow() {
+	r.mu.Lock()
+	r.failed = true
+	r.mu.Unlock()
+	runtime.Goexit()
+}
+
+// deadline is when a check's retry loop gives up.
+func deadline(t T) time.Time {
+	if d, ok := t.Context().Deadline(); ok {
+		return d
+	}
+	return time.Now().Add(patience)
+}
+
+// Helpers. The must ones fail the check at once (they call require, so
+// only from the check's own goroutine).
+
+func mustPut(t T, s connect.Store, rec *connect.Record) *connect.Record {
+	t.Helper()
+	got, err := s.Put(t.Context(), rec)
+	require.NoError(t, err, "Put %s version %d", rec.ID, rec.Version)
+	require.NotNil(t, got, "Put %s", rec.ID)
+	return got
+}
+
+func mustGet(t T, s connect.Store, id string) *connect.Record {
+	t.Helper()
+	got, err := s.Get(t.Context(), id)
+	require.NoError(t, err, "Get %s", id)
+	require.NotNil(t, got, "Get %s", id)
+	return got
+}
+
+func mustAcquire(t T, s connect.Store, id, owner string, ttl time.Duration) (*connect.Record, bool) {
+	t.Helper()
+	got, ok, err := s.Acquire(t.Context(), id, owner, ttl)
+	require.NoError(t, err, "Acquire %s for %s", id, owner)
+	require.NotNil(t, got, "Acquire %s for %s", id, owner)
+	return got, ok
+}
+
+func mustClaim(t T, s connect.Store, id, owner string, version int64, ttl time.Duration) (*connect.Record, bool) {
+	t.Helper()
+	got, ok, err := s.Claim(t.Context(), id, owner, version, ttl)
+	require.NoError(t, err, "Claim %s version %d for %s", id, version, owner)
+	require.NotNil(t, got, "Claim %s version %d for %s", id, version, owner)
+	return got, ok
+}
+
+func mustUpdate(t T, s connect.Store, rec *connect.Record, owner string, release bool) *connect.Record {
+	t.Helper()
+	got, err := s.Update(t.Context(), rec, owner, release)
+	require.NoError(t, err, "Update %s version %d by %s (release %v)", rec.ID, rec.Version, owner, release)
+	require.NotNil(t, got, "Update %s", rec.ID)
+	return got
+}
+
+func mustRelease(t T, s connect.Store, id, owner string) {
+	t.Helper()
+	require.NoError(t, s.Release(t.Context(), id, owner), "Release %s by %s", id, owner)
+}
+
+// orNil makes an empty slice nil: a store may give either for nothing.
+func orNil[S ~[]E, E any](s S) S {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+func assertTime(t T, what string, want, got time.Time) bool {
+	t.Helper()
+	return assert.True(t, want.Equal(got), "%s: want %v, got %v", what, want, got)
+}
+
+// assertConnection asserts that got has every field of want.
+func assertConnection(t T, what string, want, got connect.Connection) {
+	t.Helper()
+	assert.Equal(t, want.ID, got.ID, "%s: ID", what)
+	assert.Equal(t, want.Account, got.Account, "%s: Account", what)
+	assert.Equal(t, want.Status, got.Status, "%s: Status", what)
+	assert.Equal(t, orNil(want.Scopes), orNil(got.Scopes), "%s: Scopes", what)
+	assert.Equal(t, want.LastError, got.LastError, "%s: LastError", what)
+	assertTime(t, what+": CreatedAt", want.CreatedAt, got.CreatedAt)
+	assertTime(t, what+": UpdatedAt", want.UpdatedAt, got.UpdatedAt)
+	assertTime(t, what+": TokenExpiry", want.TokenExpiry, got.TokenExpiry)
+	assertTime(t, what+": LastRefreshAt", want.LastRefreshAt, got.LastRefreshAt)
+}
+
+// assertSame asserts that got has want's Connection and Tokens.
+func assertSame(t T, what string, want, got *connect.Record) {
+	t.Helper()
+	if !assert.NotNil(t, got, what) {
+		return
+	}
+	assertConnection(t, what, want.Connection, got.Connection)
+	assert.Equal(t, orNil(want.Tokens), orNil(got.Tokens), "%s: Tokens", what)
+}
+
+// assertRecord asserts that got is want as stored: every field but ReadAt.
+func assertRecord(t T, what string, want, got *connect.Record) {
+	t.Helper()
+	if !assert.NotNil(t, got, what) {
+		return
+	}
+	assertSame(t, what, want, got)
+	assert.Equal(t, want.Version, got.Version, "%s: Version", what)
+	assert.Equal(t, want.LeaseOwner, got.LeaseOwner, "%s: LeaseOwner", what)
+	assertTime(t, what+": LeaseUntil", want.LeaseUntil, got.LeaseUntil)
+	assertTime(t, what+": RefreshSentAt", want.RefreshSentAt, got.RefreshSentAt)
+}
+
+// assertStored asserts that the store holds want (every field but ReadAt).
+func assertStored(t T, s connect.Store, what string, want *connect.Record) {
+	t.Helper()
+	assertRecord(t, what+" (as stored)", want, mustGet(t, s, want.ID))
+}
+
+// assertFree asserts that nobody holds got's lease.
+func assertFree(t T, what string, got *connect.Record) {
+	t.Helper()
+	assert.Empty(t, got.LeaseOwner, "%s: LeaseOwner", what)
+	assert.True(t, got.LeaseUntil.IsZero(), "%s: LeaseUntil is zero, got %v", what, got.LeaseUntil)
+}
+
+// assertLease asserts that got's lease is owner's until its ReadAt + ttl.
+func assertLease(t T, what string, got *connect.Record, owner string, ttl time.Duration) {
+	t.Helper()
+	assert.Equal(t, owner, got.LeaseOwner, "%s: LeaseOwner", what)
+	assert.False(t, got.ReadAt.IsZero(), "%s: ReadAt is set", what)
+	assertTime(t, what+": LeaseUntil is ReadAt + ttl", got.ReadAt.Add(ttl), got.LeaseUntil)
+}
+
+func checkGetMissing(t T, s connect.Store) {
+	ctx := t.Context()
+	_, err := s.Get(ctx, missing)
+	assert.ErrorIs(t, err, connect.ErrNoConnection, "Get")
+	_, _, err = s.Acquire(ctx, missing, "a", live)
+	assert.ErrorIs(t, err, connect.ErrNoConnection, "Acquire")
+	for _, v := range []int64{0, 1} {
+		_, _, err = s.Claim(ctx, missing, "a", v, live)
+		assert.ErrorIs(t, err, connect.ErrNoConnection, "Claim version %d", v)
+		rec := record(missing, "acme")
+		rec.Version = v
+		_, err = s.Update(ctx, rec, "a", true)
+		assert.Error(t, err, "Update version %d", v)
+		_, err = s.Update(ctx, rec, "a", false)
+		assert.Error(t, err, "Update version %d", v)
+	}
+	assert.NoError(t, s.Release(ctx, missing, "a"), "Release")
+	_, err = s.Get(ctx, missing)
+	assert.ErrorIs(t, err, connect.ErrNoConnection, "none of them made a record")
+	all, err := s.List(ctx, connect.Query{AllAccounts: true})
+	assert.NoError(t, err)
+	assert.Empty(t, all)
+}
+
+func checkPutNew(t T, s connect.Store) {
+	rec := record(id1, "acme")
 	rec.LastRefreshAt = base.Add(time.Second)
 	rec.LastError = "invalid_grant"
-	stored, err := s.Put(ctx(t), rec)
-	require.NoError(t, err)
-	assert.Equal(t, int64(1), stored.Version)
-	assertSame(t, rec, stored)
-	got, err := s.Get(ctx(t), rec.ID)
-	require.NoError(t, err)
-	assertSame(t, rec, got)
-	assert.Equal(t, int64(1), got.Version)
-	assert.Empty(t, got.LeaseOwner)
-	assert.True(t, got.LeaseUntil.IsZero())
+	// What Put never takes from rec.
+	rec.LeaseOwner, rec.LeaseUntil, rec.RefreshSentAt = "mallory", base.Add(live), base.Add(time.Second)
+	stored := mustPut(t, s, rec)
+	want := *rec
+	want.Version = 1
+	want.LeaseOwner, want.LeaseUntil, want.RefreshSentAt = "", time.Time{}, time.Time{}
+	assertRecord(t, "Put's record", &want, stored)
+	assertStored(t, s, "the new record", &want)
+
+	// A version for an ID that has no record is a conflict, and writes
+	// nothing.
+	for _, v := range []int64{1, 2} {
+		other := record(id2, "acme")
+		other.Version = v
+		_, err := s.Put(t.Context(), other)
+		assert.ErrorIs(t, err, connect.ErrVersionConflict, "Put of a new ID with version %d", v)
+		_, err = s.Get(t.Context(), id2)
+		assert.ErrorIs(t, err, connect.ErrNoConnection, "the refused Put of version %d wrote nothing", v)
+	}
 
 	// Empty and nil values come back empty.
-	bare := &connect.Record{Connection: connect.Connection{ID: "urn:pleo:company:2", Status: connect.StatusDisconnected, CreatedAt: base, UpdatedAt: base}}
-	_, err = s.Put(ctx(t), bare)
-	require.NoError(t, err)
-	got, err = s.Get(ctx(t), bare.ID)
-	require.NoError(t, err)
+	bare := &connect.Record{Connection: connect.Connection{ID: "urn:pleo:company:3", Status: connect.StatusDisconnected, CreatedAt: base, UpdatedAt: base}}
+	stored = mustPut(t, s, bare)
+	want = *bare
+	want.Version = 1
+	assertRecord(t, "Put's bare record", &want, stored)
+	got := mustGet(t, s, bare.ID)
+	assertRecord(t, "the bare record", &want, got)
 	assert.Empty(t, got.Tokens)
 	assert.Empty(t, got.Scopes)
-	assert.True(t, got.TokenExpiry.IsZero())
-	assert.True(t, got.RefreshSentAt.IsZero())
+	assert.Empty(t, got.Account)
+	assert.True(t, got.TokenExpiry.IsZero(), "TokenExpiry %v", got.TokenExpiry)
+	assert.True(t, got.LastRefreshAt.IsZero(), "LastRefreshAt %v", got.LastRefreshAt)
 }
 
-func testPutReplaces(t *testing.T, s connect.Store) {
-	first := record("urn:pleo:company:1", "acme")
-	_, err := s.Put(ctx(t), first)
-	require.NoError(t, err)
-	again := record("urn:pleo:company:1", "acme-2")
-	again.CreatedAt, again.UpdatedAt = base.Add(time.Hour), base.Add(time.Hour)
-	again.Tokens = []byte("other")
-	stored, err := s.Put(ctx(t), again)
-	require.NoError(t, err)
-	assert.Equal(t, int64(2), stored.Version)
-	assert.True(t, base.Equal(stored.CreatedAt), "CreatedAt is kept")
-	assert.True(t, again.UpdatedAt.Equal(stored.UpdatedAt))
-	assert.Equal(t, "acme-2", stored.Account)
-	assert.Equal(t, []byte("other"), stored.Tokens)
+func checkPutReplaces(t T, s connect.Store) {
+	first := record(id1, "acme")
+	first.LastRefreshAt = base.Add(time.Minute)
+	first.LastError = "refresh_outcome_unknown"
+	mustPut(t, s, first)
+
+	// A new grant that has none of the optional fields clears them.
+	cleared := &connect.Record{
+		Connection: connect.Connection{
+			ID: id1, Account: "acme-2", Status: connect.StatusDisconnected, Scopes: []string{"users:read"},
+			CreatedAt: base.Add(time.Hour), UpdatedAt: base.Add(time.Hour),
+		},
+		Version: 1,
+	}
+	stored := mustPut(t, s, cleared)
+	want := *cleared
+	want.CreatedAt = base // kept
+	want.Version = 2
+	assertRecord(t, "Put's record", &want, stored)
+	assertStored(t, s, "the replaced record", &want)
+
+	// And one that has them sets them.
+	full := record(id1, "acme-3")
+	full.Version = 2
+	full.Status = connect.StatusReauthorizationRequired
+	full.Scopes = []string{"users:read", "expenses:read", "export-jobs:write"}
+	full.CreatedAt, full.UpdatedAt = base.Add(2*time.Hour), base.Add(2*time.Hour)
+	full.TokenExpiry, full.LastRefreshAt = base.Add(3*time.Hour), base.Add(2*time.Hour+time.Microsecond)
+	full.LastError = "invalid_grant"
+	full.Tokens = []byte("other")
+	stored = mustPut(t, s, full)
+	want = *full
+	want.CreatedAt = base
+	want.Version = 3
+	assertRecord(t, "Put's record", &want, stored)
+	assertStored(t, s, "the replaced record", &want)
 }
 
-func testList(t *testing.T, s connect.Store) {
+func checkPutIsFenced(t T, s connect.Store) {
+	mustPut(t, s, record(id1, "acme"))
+	// A lease and a refresh marker that a refused Put must leave.
+	claimed, ok := mustClaim(t, s, id1, "a", 1, live)
+	require.True(t, ok)
+	before := mustGet(t, s, id1)
+	for _, v := range []int64{0, 1, 3, 7} {
+		rec := record(id1, "globex")
+		rec.Tokens = []byte("stale")
+		rec.Version = v
+		_, err := s.Put(t.Context(), rec)
+		assert.ErrorIs(t, err, connect.ErrVersionConflict, "Put with version %d over version %d", v, before.Version)
+		assertStored(t, s, fmt.Sprintf("after the refused Put of version %d", v), before)
+	}
+	// The right version still goes through.
+	rec := record(id1, "globex")
+	rec.Version = claimed.Version
+	stored := mustPut(t, s, rec)
+	assert.Equal(t, claimed.Version+1, stored.Version)
+	assert.Equal(t, "globex", stored.Account)
+}
+
+func checkPutClears(t T, s connect.Store) {
+	mustPut(t, s, record(id1, "acme"))
+	claimed, ok := mustClaim(t, s, id1, "a", 1, live)
+	require.True(t, ok)
+	require.False(t, claimed.RefreshSentAt.IsZero(), "Claim sets RefreshSentAt")
+
+	// The company connects again while "a" refreshes the old grant: a new
+	// grant, with no lease and no refresh marker of its own.
+	again := record(id1, "acme")
+	again.Tokens = []byte("new grant")
+	again.Version = claimed.Version
+	stored := mustPut(t, s, again)
+	want := *again
+	want.Version = claimed.Version + 1
+	assertRecord(t, "Put over a claimed record", &want, stored)
+	assertStored(t, s, "Put over a claimed record", &want)
+
+	// "a"'s answer for the old grant is fenced off.
+	old := *claimed
+	old.Tokens = []byte("old grant refreshed")
+	_, err := s.Update(t.Context(), &old, "a", true)
+	require.ErrorIs(t, err, connect.ErrVersionConflict, "the old grant's write never overwrites the new one")
+	assertStored(t, s, "after the old grant's refused write", &want)
+	// And the lease is free for another.
+	held, ok := mustAcquire(t, s, id1, "b", live)
+	assert.True(t, ok, "the lease Put cleared is free")
+
+	// A Put of a record that carries a lease and a marker (one read back
+	// from the store) clears them all the same.
+	held, ok = mustClaim(t, s, id1, "b", held.Version, live)
+	require.True(t, ok)
+	carry := *held
+	carry.Tokens = []byte("newer grant")
+	stored = mustPut(t, s, &carry)
+	want = carry
+	want.Version = held.Version + 1
+	want.LeaseOwner, want.LeaseUntil, want.RefreshSentAt = "", time.Time{}, time.Time{}
+	assertRecord(t, "Put of a record with a lease and a marker", &want, stored)
+	assertStored(t, s, "Put of a record with a lease and a marker", &want)
+}
+
+func checkRecordsAreCopies(t T, s connect.Store) {
+	ctx := t.Context()
+	rec := record(id1, "acme")
+	stored := mustPut(t, s, rec)
+	want := record(id1, "acme")
+	want.Version = 1
+
+	// Neither what Put was given nor what it returned is the store's.
+	rec.Tokens[0], rec.Scopes[0], rec.Status = 99, "mutated", connect.StatusDisconnected
+	stored.Tokens[0], stored.Scopes[0], stored.Account = 98, "mutated", "mutated"
+	got := mustGet(t, s, id1)
+	assertRecord(t, "after changing Put's argument and result", want, got)
+
+	// Nor what Get returned.
+	got.Tokens[0], got.Scopes[0], got.Status, got.LeaseOwner = 97, "mutated", connect.StatusDisconnected, "mallory"
+	assertStored(t, s, "after changing Get's result", want)
+
+	// Nor what Acquire, Claim and Update returned.
+	held, ok := mustAcquire(t, s, id1, "a", live)
+	require.True(t, ok)
+	want.LeaseOwner, want.LeaseUntil = "a", held.LeaseUntil
+	held.Tokens[0], held.Scopes[0], held.LeaseOwner = 96, "mutated", "mallory"
+	assertStored(t, s, "after changing Acquire's result", want)
+
+	claimed, ok := mustClaim(t, s, id1, "a", 1, live)
+	require.True(t, ok)
+	want.Version, want.LeaseUntil, want.RefreshSentAt = 2, claimed.LeaseUntil, claimed.RefreshSentAt
+	claimed.Tokens[0], claimed.Scopes[0], claimed.Version = 95, "mutated", 42
+	assertStored(t, s, "after changing Claim's result", want)
+
+	upd := *want
+	upd.Tokens, upd.Scopes = []byte("new"), []string{"users:read"}
+	saved := mustUpdate(t, s, &upd, "a", false)
+	want.Tokens, want.Scopes, want.Version = []byte("new"), []string{"users:read"}, 3
+	upd.Tokens[0], upd.Scopes[0] = 'N', "mutated"
+	saved.Tokens[0], saved.Scopes[0], saved.Version = 'M', "mutated", 42
+	assertStored(t, s, "after changing Update's argument and result", want)
+
+	// Nor what List returned.
+	page, err := s.List(ctx, connect.Query{AllAccounts: true})
+	require.NoError(t, err)
+	require.Len(t, page, 1)
+	page[0].Scopes[0], page[0].Account = "mutated", "mutated"
+	page, err = s.List(ctx, connect.Query{AllAccounts: true})
+	require.NoError(t, err)
+	require.Len(t, page, 1)
+	assertConnection(t, "after changing List's result", want.Connection, page[0])
+}
+
+func checkReadAt(t T, s connect.Store) {
+	notZero := func(what string, r *connect.Record) {
+		t.Helper()
+		assert.False(t, r.ReadAt.IsZero(), "%s returns a record with ReadAt set", what)
+	}
+	notZero("Put", mustPut(t, s, record(id1, "acme")))
+	notZero("Get", mustGet(t, s, id1))
+
+	held, ok := mustAcquire(t, s, id1, "a", live)
+	require.True(t, ok)
+	notZero("Acquire", held)
+	assertLease(t, "Acquire", held, "a", live)
+	refused, ok := mustAcquire(t, s, id1, "b", live)
+	require.False(t, ok)
+	notZero("a refused Acquire", refused)
+
+	const ttl = 45*time.Minute + 3*time.Microsecond
+	claimed, ok := mustClaim(t, s, id1, "a", 1, ttl)
+	require.True(t, ok)
+	notZero("Claim", claimed)
+	assertLease(t, "Claim", claimed, "a", ttl)
+	assertTime(t, "Claim: RefreshSentAt is ReadAt", claimed.ReadAt, claimed.RefreshSentAt)
+	refused, ok = mustClaim(t, s, id1, "b", claimed.Version, ttl)
+	require.False(t, ok)
+	notZero("a refused Claim", refused)
+
+	notZero("Update", mustUpdate(t, s, claimed, "a", false))
+	notZero("Update with release", mustUpdate(t, s, mustGet(t, s, id1), "a", true))
+}
+
+func checkAcquireRelease(t T, s connect.Store) {
+	mustPut(t, s, record(id1, "acme"))
+	// A refresh marker and a version past 1, which Acquire must keep.
+	_, ok := mustClaim(t, s, id1, "x", 1, live)
+	require.True(t, ok)
+	mustRelease(t, s, id1, "x")
+	before := mustGet(t, s, id1)
+	assertFree(t, "released", before)
+
+	held, ok := mustAcquire(t, s, id1, "a", live)
+	require.True(t, ok, "a free lease is taken")
+	assertLease(t, "Acquire of a free lease", held, "a", live)
+	want := *before
+	want.LeaseOwner, want.LeaseUntil = "a", held.LeaseUntil
+	assertRecord(t, "Acquire changes nothing but the lease", &want, held)
+	assertStored(t, s, "Acquire of a free lease", &want)
+
+	got, ok := mustAcquire(t, s, id1, "b", live)
+	assert.False(t, ok, "a live lease is not taken by another")
+	assertRecord(t, "a refused Acquire's record says who holds the lease", &want, got)
+	assertStored(t, s, "after a refused Acquire", &want)
+
+	again, ok := mustAcquire(t, s, id1, "a", 2*live)
+	assert.True(t, ok, "the owner takes its own lease again")
+	assertLease(t, "Acquire of one's own lease", again, "a", 2*live)
+	want.LeaseUntil = again.LeaseUntil
+	assertRecord(t, "Acquire of one's own lease", &want, again)
+
+	mustRelease(t, s, id1, "b")
+	mustRelease(t, s, id1, "")
+	assertStored(t, s, "only the owner releases", &want)
+
+	mustRelease(t, s, id1, "a")
+	want.LeaseOwner, want.LeaseUntil = "", time.Time{}
+	assertStored(t, s, "released by its owner", &want)
+	mustRelease(t, s, id1, "a")
+	assertStored(t, s, "released twice", &want)
+
+	got, ok = mustAcquire(t, s, id1, "b", live)
+	assert.True(t, ok, "a released lease is free")
+	assertLease(t, "Acquire of a released lease", got, "b", live)
+	assert.Equal(t, before.Version, mustGet(t, s, id1).Version, "no Acquire or Release changes Version")
+}
+
+func checkAcquireExpired(t T, s connect.Store) {
+	mustPut(t, s, record(id1, "acme"))
+	held, ok := mustAcquire(t, s, id1, "a", brief)
+	require.True(t, ok)
+	assertLease(t, "Acquire", held, "a", brief)
+	time.Sleep(lapse)
+
+	got, ok := mustAcquire(t, s, id1, "b", live)
+	assert.True(t, ok, "an expired lease is taken by another")
+	assertLease(t, "Acquire of an expired lease", got, "b", live)
+	assert.Equal(t, int64(1), got.Version)
+
+	_, ok = mustAcquire(t, s, id1, "a", live)
+	assert.False(t, ok, "the former owner does not take it back")
+	mustRelease(t, s, id1, "a")
+	assert.Equal(t, "b", mustGet(t, s, id1).LeaseOwner, "the former owner does not release it")
+}
+
+func checkClaim(t T, s connect.Store) {
+	put := mustPut(t, s, record(id1, "acme"))
+	want := *put
+
+	for _, v := range []int64{0, 2, 7} {
+		got, ok := mustClaim(t, s, id1, "a", v, live)
+		assert.False(t, ok, "Claim with version %d of version 1", v)
+		assertRecord(t, fmt.Sprintf("refused Claim of version %d", v), &want, got)
+		assertStored(t, s, fmt.Sprintf("after the refused Claim of version %d", v), &want)
+	}
+
+	claimed, ok := mustClaim(t, s, id1, "a", 1, live)
+	require.True(t, ok, "Claim of a free lease with the right version")
+	assertLease(t, "Claim", claimed, "a", live)
+	assertTime(t, "Claim: RefreshSentAt is ReadAt", claimed.ReadAt, claimed.RefreshSentAt)
+	want.Version, want.LeaseOwner, want.LeaseUntil, want.RefreshSentAt = 2, "a", claimed.LeaseUntil, claimed.ReadAt
+	assertRecord(t, "Claim", &want, claimed)
+	assertStored(t, s, "Claim", &want)
+
+	got, ok := mustClaim(t, s, id1, "a", 1, live)
+	assert.False(t, ok, "the owner's Claim with a stale version")
+	assertRecord(t, "refused Claim with a stale version", &want, got)
+	assertStored(t, s, "after the refused Claim with a stale version", &want)
+
+	got, ok = mustClaim(t, s, id1, "b", 2, live)
+	assert.False(t, ok, "Claim of another's live lease")
+	assertRecord(t, "refused Claim of another's lease says who holds it", &want, got)
+	assertStored(t, s, "after the refused Claim of another's lease", &want)
+
+	again, ok := mustClaim(t, s, id1, "a", 2, 2*live)
+	require.True(t, ok, "Claim of one's own lease")
+	assertLease(t, "Claim of one's own lease", again, "a", 2*live)
+	assertTime(t, "Claim of one's own lease: RefreshSentAt is ReadAt", again.ReadAt, again.RefreshSentAt)
+	want.Version, want.LeaseUntil, want.RefreshSentAt = 3, again.LeaseUntil, again.ReadAt
+	assertRecord(t, "Claim of one's own lease", &want, again)
+	assertStored(t, s, "Claim of one's own lease", &want)
+
+	mustRelease(t, s, id1, "a")
+	got, ok = mustClaim(t, s, id1, "b", 3, live)
+	require.True(t, ok, "Claim of a released lease")
+	assertLease(t, "Claim of a released lease", got, "b", live)
+	assert.Equal(t, int64(4), got.Version)
+	assertSame(t, "Claim changes no Connection field nor Tokens", put, got)
+}
+
+func checkClaimExpired(t T, s connect.Store) {
+	mustPut(t, s, record(id1, "acme"))
+	claimed, ok := mustClaim(t, s, id1, "a", 1, brief)
+	require.True(t, ok)
+	time.Sleep(lapse)
+
+	got, ok := mustClaim(t, s, id1, "b", 1, live)
+	assert.False(t, ok, "Claim of an expired lease with a stale version")
+	assertRecord(t, "refused Claim of an expired lease", claimed, got)
+	assertStored(t, s, "after the refused Claim of an expired lease", claimed)
+
+	got, ok = mustClaim(t, s, id1, "b", 2, live)
+	require.True(t, ok, "Claim of an expired lease with the right version")
+	assertLease(t, "Claim of an expired lease", got, "b", live)
+	assertTime(t, "Claim of an expired lease: RefreshSentAt is ReadAt", got.ReadAt, got.RefreshSentAt)
+	assert.Equal(t, int64(3), got.Version)
+	assertStored(t, s, "Claim of an expired lease", got)
+}
+
+func checkUpdateIsFenced(t T, s connect.Store) {
+	put := mustPut(t, s, record(id1, "acme"))
+	claimed, ok := mustClaim(t, s, id1, "a", 1, live)
+	require.True(t, ok)
+	before := mustGet(t, s, id1)
+
+	for _, v := range []int64{0, put.Version, claimed.Version + 1, 9} {
+		rec := *claimed
+		rec.Version = v
+		rec.Tokens, rec.LastError, rec.RefreshSentAt = []byte("stale"), "stale", time.Time{}
+		_, err := s.Update(t.Context(), &rec, "a", true)
+		assert.ErrorIs(t, err, connect.ErrVersionConflict, "Update of version %d over version %d", v, claimed.Version)
+		assertStored(t, s, fmt.Sprintf("after the refused Update of version %d (lease not released either)", v), before)
+	}
+
+	rec := *claimed
+	rec.Tokens = []byte("new")
+	saved := mustUpdate(t, s, &rec, "a", false)
+	assert.Equal(t, claimed.Version+1, saved.Version, "Update adds one to Version")
+	stale := rec // the version before the write
+	stale.Tokens = []byte("stale")
+	_, err := s.Update(t.Context(), &stale, "a", true)
+	assert.ErrorIs(t, err, connect.ErrVersionConflict, "the version an Update replaced is stale")
+	assertStored(t, s, "after the refused stale Update", saved)
+}
+
+func checkUpdateWritesEveryField(t T, s connect.Store) {
+	first := record(id1, "acme")
+	first.LastRefreshAt = base.Add(-time.Hour)
+	mustPut(t, s, first)
+	claimed, ok := mustClaim(t, s, id1, "a", 1, live)
+	require.True(t, ok)
+
+	rec := *claimed
+	rec.Account, rec.Status, rec.Scopes = "globex", connect.StatusReauthorizationRequired, []string{"users:read"}
+	rec.CreatedAt = base.Add(5 * time.Hour) // never written
+	rec.UpdatedAt, rec.TokenExpiry, rec.LastRefreshAt = base.Add(time.Hour), base.Add(2*time.Hour), base.Add(time.Hour+time.Microsecond)
+	rec.LastError, rec.Tokens = "invalid_grant", []byte("new tokens")
+	rec.RefreshSentAt = base.Add(3 * time.Hour)
+	saved := mustUpdate(t, s, &rec, "a", false)
+	want := rec
+	want.CreatedAt = base
+	want.Version = claimed.Version + 1
+	assertRecord(t, "Update's record", &want, saved)
+	assertStored(t, s, "Update", &want)
+}
+
+func checkUpdateClearsFields(t T, s connect.Store) {
+	first := record(id1, "acme")
+	first.LastRefreshAt, first.LastError = base.Add(time.Minute), "refresh_outcome_unknown"
+	mustPut(t, s, first)
+	claimed, ok := mustClaim(t, s, id1, "a", 1, live)
+	require.True(t, ok)
+	require.False(t, claimed.RefreshSentAt.IsZero())
+
+	// A disconnection: no tokens, no marker, no error, no expiry.
+	rec := *claimed
+	rec.Status, rec.Scopes, rec.UpdatedAt = connect.StatusDisconnected, nil, base.Add(time.Hour)
+	rec.Tokens, rec.RefreshSentAt, rec.LastError, rec.TokenExpiry, rec.LastRefreshAt = nil, time.Time{}, "", time.Time{}, time.Time{}
+	rec.CreatedAt = time.Time{} // never written
+	saved := mustUpdate(t, s, &rec, "a", true)
+	want := rec
+	want.CreatedAt = base
+	want.Version = claimed.Version + 1
+	want.LeaseOwner, want.LeaseUntil = "", time.Time{}
+	assertRecord(t, "Update's record", &want, saved)
+	got := mustGet(t, s, id1)
+	assertRecord(t, "Update (as stored)", &want, got)
+	assert.Empty(t, got.Tokens, "Tokens are cleared")
+	assert.True(t, got.RefreshSentAt.IsZero(), "RefreshSentAt is cleared: %v", got.RefreshSentAt)
+	assert.Empty(t, got.LastError, "LastError is cleared")
+	assert.True(t, got.TokenExpiry.IsZero(), "TokenExpiry is cleared: %v", got.TokenExpiry)
+	assert.True(t, got.LastRefreshAt.IsZero(), "LastRefreshAt is cleared: %v", got.LastRefreshAt)
+
+	// And sets them again.
+	rec = *got
+	rec.Status, rec.Scopes = connect.StatusActive, []string{"users:read", "expenses:read"}
+	rec.Tokens, rec.RefreshSentAt, rec.LastError = []byte("tokens again"), base.Add(2*time.Hour), "token_endpoint_503"
+	rec.TokenExpiry, rec.LastRefreshAt = base.Add(3*time.Hour), base.Add(2*time.Hour)
+	saved = mustUpdate(t, s, &rec, "", false)
+	want = rec
+	want.Version = got.Version + 1
+	assertRecord(t, "Update's record", &want, saved)
+	assertStored(t, s, "Update", &want)
+}
+
+func checkUpdateLease(t T, s connect.Store) {
+	mustPut(t, s, record(id1, "acme"))
+	held, ok := mustAcquire(t, s, id1, "a", live)
+	require.True(t, ok)
+	until := held.LeaseUntil
+
+	// Without release, the owner's Update keeps the lease as it is.
+	rec := *held
+	rec.LastError = "token_endpoint_unavailable"
+	saved := mustUpdate(t, s, &rec, "a", false)
+	want := rec
+	want.Version = held.Version + 1
+	assertRecord(t, "Update without release keeps the lease", &want, saved)
+	assertStored(t, s, "Update without release keeps the lease", &want)
+	_, ok = mustAcquire(t, s, id1, "b", live)
+	assert.False(t, ok, "after an Update without release, the lease still holds against another")
+
+	// The lease is never written from rec.
+	rec = *saved
+	rec.LeaseOwner, rec.LeaseUntil = "mallory", base.Add(100*live)
+	saved = mustUpdate(t, s, &rec, "a", false)
+	want.Version++
+	assertRecord(t, "Update writes no lease from rec", &want, saved)
+	assertStored(t, s, "Update writes no lease from rec", &want)
+
+	// Release by another, or by nobody, leaves the lease to its owner.
+	for _, other := range []string{"b", ""} {
+		rec = *saved
+		saved = mustUpdate(t, s, &rec, other, true)
+		want.Version++
+		assertRecord(t, fmt.Sprintf("Update with release by %q leaves a's lease", other), &want, saved)
+		assertStored(t, s, fmt.Sprintf("Update with release by %q leaves a's lease", other), &want)
+		_, ok = mustAcquire(t, s, id1, "b", live)
+		assert.False(t, ok, "after an Update with release by %q, a's lease still holds", other)
+	}
+	assertTime(t, "after all that, LeaseUntil", until, mustGet(t, s, id1).LeaseUntil)
+
+	// Release by the owner frees it.
+	rec = *saved
+	saved = mustUpdate(t, s, &rec, "a", true)
+	want.Version++
+	want.LeaseOwner, want.LeaseUntil = "", time.Time{}
+	assertRecord(t, "Update with release by the owner frees the lease", &want, saved)
+	assertStored(t, s, "Update with release by the owner frees the lease", &want)
+	got, ok := mustAcquire(t, s, id1, "b", live)
+	assert.True(t, ok, "a lease released by Update is free")
+
+	// Without a lease to free, release writes just the same.
+	rec = *got
+	rec.LastError = ""
+	mustRelease(t, s, id1, "b")
+	saved = mustUpdate(t, s, &rec, "b", true)
+	want.Version++
+	want.LastError = ""
+	assertRecord(t, "Update with release of a free lease", &want, saved)
+	assert.True(t, mustGet(t, s, id1).CreatedAt.Equal(base), "no Update changes CreatedAt")
+}
+
+func listIDs(t T, s connect.Store, q connect.Query) []string {
+	t.Helper()
+	page, err := s.List(t.Context(), q)
+	require.NoError(t, err, "List %+v", q)
+	out := []string{}
+	for _, c := range page {
+		out = append(out, c.ID)
+	}
+	return out
+}
+
+func checkList(t T, s connect.Store) {
+	var all []string
 	for i := range 9 {
 		rec := record(fmt.Sprintf("urn:pleo:company:%d", i), []string{"acme", "globex", "initech"}[i%3])
 		if i%4 == 0 {
 			rec.Status = connect.StatusReauthorizationRequired
 		}
-		_, err := s.Put(ctx(t), rec)
-		require.NoError(t, err)
-	}
-	ids := func(q connect.Query) []string {
-		page, err := s.List(ctx(t), q)
-		require.NoError(t, err)
-		var out []string
-		for _, c := range page {
-			out = append(out, c.ID)
+		if i == 5 {
+			rec.LastError, rec.LastRefreshAt, rec.Scopes = "invalid_grant", base.Add(time.Minute), []string{"users:read"}
 		}
-		return out
+		mustPut(t, s, rec)
+		all = append(all, rec.ID)
 	}
-	all := ids(connect.Query{})
-	assert.Len(t, all, 9)
-	assert.True(t, slices.IsSorted(all), "ordered by ID: %v", all)
-	assert.Equal(t, []string{"urn:pleo:company:0", "urn:pleo:company:3", "urn:pleo:company:6"}, ids(connect.Query{Account: "acme"}))
-	assert.Equal(t, []string{"urn:pleo:company:0", "urn:pleo:company:4", "urn:pleo:company:8"}, ids(connect.Query{Status: connect.StatusReauthorizationRequired}))
-	assert.Equal(t, []string{"urn:pleo:company:0"}, ids(connect.Query{Account: "acme", Status: connect.StatusReauthorizationRequired}))
-	assert.Equal(t, []string{"urn:pleo:company:3", "urn:pleo:company:4"}, ids(connect.Query{After: "urn:pleo:company:2", Limit: 2}))
-	assert.Empty(t, ids(connect.Query{Account: "nobody"}))
-	page, err := s.List(ctx(t), connect.Query{Account: "globex", Limit: 1})
+	id := func(i int) string { return fmt.Sprintf("urn:pleo:company:%d", i) }
+
+	assert.Equal(t, all, listIDs(t, s, connect.Query{AllAccounts: true}), "every account's, ordered by ID")
+	assert.Equal(t, []string{id(0), id(3), id(6)}, listIDs(t, s, connect.Query{Account: "acme"}))
+	assert.Equal(t, []string{id(1), id(4), id(7)}, listIDs(t, s, connect.Query{Account: "globex"}))
+	assert.Equal(t, []string{id(0), id(4), id(8)}, listIDs(t, s, connect.Query{AllAccounts: true, Status: connect.StatusReauthorizationRequired}))
+	assert.Equal(t, []string{id(0)}, listIDs(t, s, connect.Query{Account: "acme", Status: connect.StatusReauthorizationRequired}))
+	assert.Equal(t, []string{id(3), id(6)}, listIDs(t, s, connect.Query{Account: "acme", Status: connect.StatusActive}))
+	assert.Empty(t, listIDs(t, s, connect.Query{AllAccounts: true, Status: connect.StatusDisconnected}))
+	assert.Empty(t, listIDs(t, s, connect.Query{Account: "nobody"}))
+	assert.Equal(t, []string{id(3), id(4)}, listIDs(t, s, connect.Query{AllAccounts: true, After: id(2), Limit: 2}))
+	assert.Equal(t, []string{id(6)}, listIDs(t, s, connect.Query{Account: "acme", After: id(3)}))
+	assert.Empty(t, listIDs(t, s, connect.Query{AllAccounts: true, After: id(8)}))
+
+	// Page through every account's, two at a time.
+	var paged []string
+	after := ""
+	for range len(all) {
+		page := listIDs(t, s, connect.Query{AllAccounts: true, After: after, Limit: 2})
+		if len(page) == 0 {
+			break
+		}
+		assert.LessOrEqual(t, len(page), 2)
+		paged = append(paged, page...)
+		after = page[len(page)-1]
+	}
+	assert.Equal(t, all, paged, "paging through with After and Limit")
+
+	// Every Connection field comes back as stored.
+	page, err := s.List(t.Context(), connect.Query{AllAccounts: true})
+	require.NoError(t, err)
+	for _, c := range page {
+		assertConnection(t, "List", mustGet(t, s, c.ID).Connection, c)
+	}
+	page, err = s.List(t.Context(), connect.Query{Account: "globex", Limit: 1})
 	require.NoError(t, err)
 	require.Len(t, page, 1)
 	assert.Equal(t, "globex", page[0].Account)
 	assert.Equal(t, []string{"users:read", "export-jobs:read"}, page[0].Scopes)
 }
 
-func testAcquireRelease(t *testing.T, s connect.Store) {
-	rec := record("urn:pleo:company:1", "acme")
-	_, err := s.Put(ctx(t), rec)
-	require.NoError(t, err)
-	until := base.Add(30 * time.Second)
-
-	got, ok, err := s.Acquire(ctx(t), rec.ID, "a", base, until)
-	require.NoError(t, err)
-	require.True(t, ok, "a free lease is taken")
-	assert.Equal(t, "a", got.LeaseOwner)
-	assert.True(t, until.Equal(got.LeaseUntil))
-	assertSame(t, rec, got)
-
-	got, ok, err = s.Acquire(ctx(t), rec.ID, "b", base.Add(time.Second), base.Add(time.Minute))
-	require.NoError(t, err)
-	assert.False(t, ok, "a held lease is not taken")
-	assert.Equal(t, "a", got.LeaseOwner, "and the record says who holds it")
-	assert.True(t, until.Equal(got.LeaseUntil))
-
-	_, ok, err = s.Acquire(ctx(t), rec.ID, "a", base.Add(time.Second), base.Add(time.Minute))
-	require.NoError(t, err)
-	assert.True(t, ok, "the owner takes its own lease again")
-
-	require.NoError(t, s.Release(ctx(t), rec.ID, "b"))
-	got, err = s.Get(ctx(t), rec.ID)
-	require.NoError(t, err)
-	assert.Equal(t, "a", got.LeaseOwner, "only the owner releases")
-
-	_, ok, err = s.Acquire(ctx(t), rec.ID, "b", base.Add(time.Minute), base.Add(2*time.Minute))
-	require.NoError(t, err)
-	assert.True(t, ok, "an expired lease is taken")
-
-	require.NoError(t, s.Release(ctx(t), rec.ID, "b"))
-	got, err = s.Get(ctx(t), rec.ID)
-	require.NoError(t, err)
-	assert.Empty(t, got.LeaseOwner)
-	_, ok, err = s.Acquire(ctx(t), rec.ID, "c", base, base.Add(time.Minute))
-	require.NoError(t, err)
-	assert.True(t, ok, "a released lease is free")
-}
-
-func testUpdateIsFenced(t *testing.T, s connect.Store) {
-	rec := record("urn:pleo:company:1", "acme")
-	_, err := s.Put(ctx(t), rec)
-	require.NoError(t, err)
-
-	_, err = s.Update(ctx(t), rec, "a", true)
-	require.ErrorIs(t, err, connect.ErrVersionConflict, "no lease, no write")
-
-	held, ok, err := s.Acquire(ctx(t), rec.ID, "a", base, base.Add(time.Minute))
-	require.NoError(t, err)
-	require.True(t, ok)
-	_, err = s.Update(ctx(t), held, "b", true)
-	require.ErrorIs(t, err, connect.ErrVersionConflict, "another owner's write is refused")
-
-	held.Tokens = []byte("new")
-	held.RefreshSentAt = base.Add(time.Second)
-	held.LastError = "refresh_outcome_unknown"
-	held.Scopes = []string{"users:read"}
-	saved, err := s.Update(ctx(t), held, "a", false)
-	require.NoError(t, err)
-	assert.Equal(t, held.Version+1, saved.Version)
-	assert.Equal(t, "a", saved.LeaseOwner, "kept without release")
-	got, err := s.Get(ctx(t), rec.ID)
-	require.NoError(t, err)
-	assertSame(t, held, got)
-
-	stale := *held // the version before the write
-	stale.Tokens = []byte("stale")
-	_, err = s.Update(ctx(t), &stale, "a", true)
-	require.ErrorIs(t, err, connect.ErrVersionConflict, "a stale version is refused")
-
-	saved.Status = connect.StatusReauthorizationRequired
-	saved, err = s.Update(ctx(t), saved, "a", true)
-	require.NoError(t, err)
-	assert.Empty(t, saved.LeaseOwner, "released")
-	got, err = s.Get(ctx(t), rec.ID)
-	require.NoError(t, err)
-	assert.Equal(t, connect.StatusReauthorizationRequired, got.Status)
-	assert.Equal(t, []byte("new"), got.Tokens, "the refused write left nothing")
-	assert.True(t, got.CreatedAt.Equal(base), "CreatedAt is never changed by Update")
-}
-
-func testPutBreaksALease(t *testing.T, s connect.Store) {
-	rec := record("urn:pleo:company:1", "acme")
-	_, err := s.Put(ctx(t), rec)
-	require.NoError(t, err)
-	held, ok, err := s.Acquire(ctx(t), rec.ID, "a", base, base.Add(time.Minute))
-	require.NoError(t, err)
-	require.True(t, ok)
-	// The company connects again while "a" refreshes the old grant.
-	again := record(rec.ID, "acme")
-	again.Tokens = []byte("new grant")
-	stored, err := s.Put(ctx(t), again)
-	require.NoError(t, err)
-	assert.Empty(t, stored.LeaseOwner)
-	held.Tokens = []byte("old grant refreshed")
-	_, err = s.Update(ctx(t), held, "a", true)
-	require.ErrorIs(t, err, connect.ErrVersionConflict, "the old grant's write never overwrites the new one")
-	got, err := s.Get(ctx(t), rec.ID)
-	require.NoError(t, err)
-	assert.Equal(t, []byte("new grant"), got.Tokens)
-}
-
-func testConcurrentAcquire(t *testing.T, s connect.Store) {
-	rec := record("urn:pleo:company:1", "acme")
-	_, err := s.Put(ctx(t), rec)
-	require.NoError(t, err)
-	for round := range 5 {
-		now := base.Add(time.Duration(round) * time.Hour) // every earlier lease has expired
-		var winners atomic.Int32
-		var wg sync.WaitGroup
-		errs := make(chan error, 16)
-		for i := range 16 {
-			wg.Go(func() {
-				_, ok, err := s.Acquire(ctx(t), rec.ID, fmt.Sprintf("owner-%d-%d", round, i), now, now.Add(time.Minute))
-				if err != nil {
-					errs <- err
-					return
-				}
-				if ok {
-					winners.Add(1)
-				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			require.NoError(t, err)
-		}
-		assert.Equal(t, int32(1), winners.Load(), "round %d: exactly one instance takes the lease", round)
+func checkListChecksTheQuery(t T, s connect.Store) {
+	mustPut(t, s, record(id1, "acme"))
+	for _, q := range []connect.Query{
+		{},
+		{Status: connect.StatusActive},
+		{After: "urn:pleo:company:0", Limit: 5},
+		{Account: "acme", AllAccounts: true},
+	} {
+		page, err := s.List(t.Context(), q)
+		assert.ErrorIs(t, err, connect.ErrInvalidQuery, "List %+v", q)
+		assert.Empty(t, page, "List %+v", q)
 	}
 }
 
-func testConcurrentUpdates(t *testing.T, s connect.Store) {
-	rec := record("urn:pleo:company:1", "acme")
-	_, err := s.Put(ctx(t), rec)
-	require.NoError(t, err)
-	// Instances take turns through the lease; each adds its mark to the
-	// tokens. None may lose another's write.
+func checkListPageSize(t T, s connect.Store) {
+	n := connect.DefaultPageSize + 3
+	for i := range n {
+		mustPut(t, s, record(fmt.Sprintf("urn:pleo:company:%03d", i), "acme"))
+	}
+	page := listIDs(t, s, connect.Query{Account: "acme"})
+	assert.Len(t, page, connect.DefaultPageSize, "a Query without a Limit selects DefaultPageSize")
+	assert.Len(t, listIDs(t, s, connect.Query{AllAccounts: true, Limit: -1}), connect.DefaultPageSize, "nor with a negative one")
+	assert.Len(t, listIDs(t, s, connect.Query{Account: "acme", Limit: n + 10}), n)
+	if len(page) > 0 {
+		assert.Len(t, listIDs(t, s, connect.Query{Account: "acme", After: page[len(page)-1]}), n-len(page))
+	}
+}
+
+func checkUseFlow(t T, s connect.Store) {
+	ctx := t.Context()
+	use := func(id string) bool {
+		t.Helper()
+		first, err := s.UseFlow(ctx, id, live)
+		require.NoError(t, err, "UseFlow %s", id)
+		return first
+	}
+	assert.True(t, use("flow-1"), "the first use")
+	assert.False(t, use("flow-1"), "a second use")
+	assert.True(t, use("flow-2"), "another flow")
+	assert.False(t, use("flow-1"), "a third use")
+	assert.False(t, use("flow-2"), "the other's second use")
+}
+
+func checkUseFlowExpires(t T, s connect.Store) {
+	ctx := t.Context()
+	use := func(id string, ttl time.Duration) bool {
+		t.Helper()
+		first, err := s.UseFlow(ctx, id, ttl)
+		require.NoError(t, err, "UseFlow %s", id)
+		return first
+	}
+	require.True(t, use("flow-brief", brief))
+	require.True(t, use("flow-kept", live))
+	time.Sleep(lapse)
+	assert.True(t, use("flow-brief", live), "a flow past its ttl is forgotten")
+	assert.False(t, use("flow-brief", live), "and remembered again")
+	assert.False(t, use("flow-kept", live), "a flow within its ttl is remembered")
+}
+
+// concurrently runs fn(i) for i in [0, n) at once, and returns the
+// errors they returned.
+func concurrently(n int, fn func(i int) error) []error {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	var failures []error
-	for i := range 8 {
+	var errs []error
+	start := make(chan struct{})
+	for i := range n {
 		wg.Go(func() {
-			owner := fmt.Sprintf("owner-%d", i)
-			for {
-				held, ok, err := s.Acquire(ctx(t), rec.ID, owner, base, base.Add(time.Minute))
-				if err != nil {
-					mu.Lock()
-					failures = append(failures, err)
-					mu.Unlock()
-					return
-				}
-				if !ok {
-					time.Sleep(time.Millisecond)
-					continue
-				}
-				held.Tokens = append(held.Tokens, byte('a'+i))
-				if _, err := s.Update(ctx(t), held, owner, true); err != nil && !errors.Is(err, connect.ErrVersionConflict) {
-					mu.Lock()
-					failures = append(failures, err)
-					mu.Unlock()
-				}
-				return
+			<-start
+			if err := fn(i); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
 			}
 		})
 	}
+	close(start)
 	wg.Wait()
-	require.Empty(t, failures)
-	got, err := s.Get(ctx(t), rec.ID)
-	require.NoError(t, err)
+	return errs
+}
+
+// winners collects the goroutines that won.
+type winners struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (w *winners) add(name string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.list = append(w.list, name)
+}
+
+func (w *winners) get() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.list)
+}
+
+func checkConcurrentUseFlow(t T, s connect.Store) {
+	ctx := t.Context()
+	for round := range 3 {
+		id := fmt.Sprintf("flow-%d", round)
+		var firsts winners
+		errs := concurrently(16, func(i int) error {
+			first, err := s.UseFlow(ctx, id, live)
+			if first {
+				firsts.add(fmt.Sprint(i))
+			}
+			return err
+		})
+		require.Empty(t, errs)
+		assert.Len(t, firsts.get(), 1, "round %d: exactly one use is the first", round)
+	}
+}
+
+func checkConcurrentAcquire(t T, s connect.Store) {
+	ctx := t.Context()
+	rec := mustPut(t, s, record(id1, "acme"))
+	for round := range 4 {
+		var won winners
+		errs := concurrently(16, func(i int) error {
+			owner := fmt.Sprintf("owner-%d-%d", round, i)
+			_, ok, err := s.Acquire(ctx, rec.ID, owner, live)
+			if ok {
+				won.add(owner)
+			}
+			return err
+		})
+		require.Empty(t, errs)
+		list := won.get()
+		require.Len(t, list, 1, "round %d: exactly one instance takes the lease", round)
+		got := mustGet(t, s, rec.ID)
+		assert.Equal(t, list[0], got.LeaseOwner, "round %d: the winner holds the lease", round)
+		assert.Equal(t, rec.Version, got.Version, "round %d: Acquire changes no Version", round)
+		if round%2 == 0 {
+			mustRelease(t, s, rec.ID, list[0])
+		} else {
+			// Let it expire.
+			_, ok := mustAcquire(t, s, rec.ID, list[0], brief)
+			require.True(t, ok)
+			time.Sleep(lapse)
+		}
+	}
+}
+
+func checkConcurrentClaim(t T, s connect.Store) {
+	ctx := t.Context()
+	rec := mustPut(t, s, record(id1, "acme"))
+	version := rec.Version
+	for round := range 3 {
+		var won winners
+		errs := concurrently(16, func(i int) error {
+			owner := fmt.Sprintf("owner-%d-%d", round, i)
+			_, ok, err := s.Claim(ctx, rec.ID, owner, version, live)
+			if ok {
+				won.add(owner)
+			}
+			return err
+		})
+		require.Empty(t, errs)
+		list := won.get()
+		require.Len(t, list, 1, "round %d: exactly one instance claims the refresh", round)
+		got := mustGet(t, s, rec.ID)
+		assert.Equal(t, version+1, got.Version, "round %d: one Claim, one more Version", round)
+		assert.Equal(t, list[0], got.LeaseOwner, "round %d: the winner holds the lease", round)
+		assert.False(t, got.RefreshSentAt.IsZero(), "round %d: RefreshSentAt is set", round)
+		mustRelease(t, s, rec.ID, list[0])
+		version = got.Version
+	}
+}
+
+func checkConcurrentPut(t T, s connect.Store) {
+	ctx := t.Context()
+	mustPut(t, s, record(id1, "acme"))
+	for _, tc := range []struct {
+		id      string
+		version int64
+	}{{id1, 1}, {id2, 0}} {
+		var won winners
+		errs := concurrently(8, func(i int) error {
+			rec := record(tc.id, "acme")
+			rec.Tokens = fmt.Appendf(nil, "grant-%d", i)
+			rec.Version = tc.version
+			_, err := s.Put(ctx, rec)
+			switch {
+			case err == nil:
+				won.add(string(rec.Tokens))
+			case errors.Is(err, connect.ErrVersionConflict):
+				return nil
+			}
+			return err
+		})
+		require.Empty(t, errs, "every refused Put is a version conflict")
+		list := won.get()
+		require.Len(t, list, 1, "exactly one Put of version %d succeeds", tc.version)
+		got := mustGet(t, s, tc.id)
+		assert.Equal(t, tc.version+1, got.Version)
+		assert.Equal(t, list[0], string(got.Tokens), "the winner's grant is stored")
+	}
+}
+
+func checkConcurrentReadModifyWrite(t T, s connect.Store) {
+	ctx := t.Context()
+	rec := mustPut(t, s, record(id1, "acme"))
+	// Instances take turns through Claim; each adds its mark to the
+	// tokens and saves them with Update. None may lose another's write.
+	giveUp := deadline(t)
+	errs := concurrently(8, func(i int) error {
+		owner := fmt.Sprintf("owner-%d", i)
+		version := rec.Version
+		for time.Now().Before(giveUp) {
+			held, ok, err := s.Claim(ctx, rec.ID, owner, version, live)
+			switch {
+			case err != nil:
+				return err
+			case held == nil:
+				return errors.New("no record from Claim")
+			case !ok:
+				version = held.Version
+				time.Sleep(time.Millisecond)
+				continue
+			}
+			w := *held
+			w.Tokens = append(slices.Clone(held.Tokens), byte('a'+i))
+			_, err = s.Update(ctx, &w, owner, true)
+			if errors.Is(err, connect.ErrVersionConflict) {
+				version = 0 // read it again
+				continue
+			}
+			return err
+		}
+		return fmt.Errorf("%s gave up", owner)
+	})
+	require.Empty(t, errs)
+	got := mustGet(t, s, rec.ID)
+	for i := range 8 {
+		assert.Equal(t, 1, countByte(got.Tokens, byte('a'+i)), "owner-%d's write is there once", i)
+	}
 	assert.Len(t, got.Tokens, len(rec.Tokens)+8, "every instance's write is there")
-	assert.Equal(t, int64(9), got.Version)
+	assert.Equal(t, rec.Version+16, got.Version, "each Claim and each Update added one")
+	assertFree(t, "after every Update released", got)
+}
+
+func countByte(b []byte, c byte) int {
+	n := 0
+	for _, x := range b {
+		if x == c {
+			n++
+		}
+	}
+	return n
 }

@@ -36,6 +36,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -106,8 +107,11 @@ func serve(ctx context.Context, registrationFile, addr, dbFile, pleoAddr string)
 		return err
 	}
 
-	var cfg exampleapp.Config
-	var opts []connect.Option
+	// What goes wrong inside (a database's or Pleo's error) is logged here;
+	// the pages say only that something failed.
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg := exampleapp.Config{FlowKey: flowKey, Accounts: accounts, Logger: logger}
+	opts := []connect.Option{connect.WithKeys(tokenKeys...), connect.WithLogger(logger)}
 	switch os.Getenv("PLEO_ENV") {
 	case "staging":
 		creds, err := pleooauth.CredentialsFromEnv()
@@ -119,8 +123,7 @@ func serve(ctx context.Context, registrationFile, addr, dbFile, pleoAddr string)
 			return err
 		}
 		cfg.APIBaseURL = connect.StagingAPIBaseURL
-		opts = append(opts, connect.WithHTTPClient(&http.Client{Timeout: 30 * time.Second}))
-		if cfg.Manager, err = connect.NewManager(oc, store, append(opts, connect.WithKeys(tokenKeys...))...); err != nil {
+		if cfg.Manager, err = connect.NewManager(oc, store, append(opts, connect.WithHTTPClient(&http.Client{Timeout: 30 * time.Second}))...); err != nil {
 			return err
 		}
 		log.Printf("using Pleo's Staging environment as client %s", creds.ClientID)
@@ -147,15 +150,13 @@ func serve(ctx context.Context, registrationFile, addr, dbFile, pleoAddr string)
 			return err
 		}
 		cfg.APIBaseURL = fakeURL
-		if cfg.Manager, err = connect.NewManager(oc, store, connect.WithKeys(tokenKeys...), connect.WithHTTPClient(&http.Client{Timeout: 10 * time.Second}),
-			connect.WithIntrospectionURL(fakeURL+pleooauthtest.IntrospectPath), connect.WithAPIBaseURL(fakeURL)); err != nil {
+		if cfg.Manager, err = connect.NewManager(oc, store, append(opts, connect.WithHTTPClient(&http.Client{Timeout: 10 * time.Second}),
+			connect.WithIntrospectionURL(fakeURL+pleooauthtest.IntrospectPath), connect.WithAPIBaseURL(fakeURL))...); err != nil {
 			return err
 		}
 	default:
 		return errors.New("PLEO_ENV must be empty (a fake Pleo) or staging")
 	}
-	cfg.FlowKey = flowKey
-	cfg.Accounts = accounts
 	backend, err := exampleapp.New(cfg)
 	if err != nil {
 		return err

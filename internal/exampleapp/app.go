@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -42,11 +43,16 @@ type Config struct {
 	FlowKey    []byte           // AES key shared by every instance (16, 24 or 32 bytes); also signs the stand-in sign-in cookie
 	APIBaseURL string           // Pleo's API, such as https://external.staging.pleo.io
 	Accounts   Accounts         // the app's own customers; nil keeps them in memory
+	// Logger gets what went wrong inside (a store's or Pleo's error, which
+	// may name the database, its user or an internal address); the pages
+	// say only that something failed. nil logs nothing.
+	Logger *slog.Logger
 }
 
 // App is the backend's http.Handler.
 type App struct {
 	cfg Config
+	log *slog.Logger
 	mux *http.ServeMux
 }
 
@@ -66,7 +72,10 @@ func New(cfg Config) (*App, error) {
 	if cfg.Accounts == nil {
 		cfg.Accounts = &MemoryAccounts{}
 	}
-	a := &App{cfg: cfg, mux: http.NewServeMux()}
+	a := &App{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
 	h := &connect.Handlers{
 		Flow:    flow,
 		Manager: cfg.Manager,
@@ -97,16 +106,20 @@ func (a *App) sign(name string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(name)) + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
-// account is the signed-in customer, or an error.
+// errNotSignedIn: the request has no valid sign-in cookie.
+var errNotSignedIn = errors.New("not signed in")
+
+// account is the signed-in customer, or an error. An empty name is no
+// customer: it would be the account of no connection, or of every one.
 func (a *App) account(r *http.Request) (string, error) {
 	c, err := r.Cookie(accountCookie)
 	if err != nil {
-		return "", errors.New("not signed in")
+		return "", errNotSignedIn
 	}
 	enc, _, _ := strings.Cut(c.Value, ".")
 	name, err := base64.RawURLEncoding.DecodeString(enc)
-	if err != nil || !hmac.Equal([]byte(a.sign(string(name))), []byte(c.Value)) {
-		return "", errors.New("not signed in")
+	if err != nil || len(name) == 0 || !hmac.Equal([]byte(a.sign(string(name))), []byte(c.Value)) {
+		return "", errNotSignedIn
 	}
 	return string(name), nil
 }
@@ -118,6 +131,7 @@ func (a *App) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := a.cfg.Accounts.SignIn(r.Context(), name); err != nil {
+		a.log.ErrorContext(r.Context(), "exampleapp: signing in", "err", err)
 		render(w, http.StatusInternalServerError, page{Title: "Sign in", Error: "Signing in failed; try again."})
 		return
 	}
@@ -132,8 +146,9 @@ func (a *App) home(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var conns []connect.Connection
-	for c, err := range a.cfg.Manager.List(r.Context(), connect.Query{Account: account}) {
+	for c, err := range a.cfg.Manager.ForAccount(account).List(r.Context(), connect.Query{}) {
 		if err != nil {
+			a.log.ErrorContext(r.Context(), "exampleapp: listing the connections", "account", account, "err", err)
 			render(w, http.StatusInternalServerError, page{Title: "Your Pleo connections", Account: account, Error: "The connections could not be read."})
 			return
 		}
@@ -142,21 +157,28 @@ func (a *App) home(w http.ResponseWriter, r *http.Request) {
 	render(w, http.StatusOK, page{Title: "Your Pleo connections", Account: account, Connections: conns})
 }
 
-// owned returns the connection named in the path if the signed-in customer
-// owns it; otherwise it answers 404 (another customer's connection is not
-// there for this one) and returns nil.
-func (a *App) owned(w http.ResponseWriter, r *http.Request) *connect.Connection {
+// owned returns the signed-in customer's view of the connections and the
+// connection named in the path, if it is the customer's; otherwise it
+// answers 404 (another customer's connection is not there for this one)
+// and returns nil.
+func (a *App) owned(w http.ResponseWriter, r *http.Request) (*connect.AccountConnections, *connect.Connection) {
 	account, err := a.account(r)
 	if err != nil {
 		http.Redirect(w, r, HomePath, http.StatusSeeOther)
-		return nil
+		return nil, nil
 	}
-	c, err := a.cfg.Manager.Get(r.Context(), r.PathValue("id"))
-	if err != nil || c.Account != account {
+	conns := a.cfg.Manager.ForAccount(account)
+	c, err := conns.Get(r.Context(), r.PathValue("id"))
+	switch {
+	case errors.Is(err, connect.ErrNoConnection):
 		render(w, http.StatusNotFound, page{Title: "Not found", Account: account, Error: "You have no such connection."})
-		return nil
+		return nil, nil
+	case err != nil:
+		a.log.ErrorContext(r.Context(), "exampleapp: reading the connection", "account", account, "connection", r.PathValue("id"), "err", err)
+		render(w, http.StatusInternalServerError, page{Title: "Pleo connection", Account: account, Error: "The connection could not be read; try again."})
+		return nil, nil
 	}
-	return c
+	return conns, c
 }
 
 // Employee is what the backend reads from Pleo's GET /v2/employees.
@@ -166,13 +188,18 @@ type Employee struct {
 	Email     string `json:"email"`
 }
 
-// employees calls Pleo's API as the connection.
-func (a *App) employees(r *http.Request, id string) ([]Employee, error) {
+// employees calls Pleo's API as the account's connection. Its errors are
+// for the log, not for a page.
+func (a *App) employees(r *http.Request, conns *connect.AccountConnections, id string) ([]Employee, error) {
 	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, strings.TrimSuffix(a.cfg.APIBaseURL, "/")+"/v2/employees", nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := a.cfg.Manager.Client(r.Context(), id).Do(req)
+	client, err := conns.Client(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -182,8 +209,9 @@ func (a *App) employees(r *http.Request, id string) ([]Employee, error) {
 	case http.StatusUnauthorized:
 		// The Manager hands out only unexpired tokens: a 401 may mean the
 		// grant was revoked at Pleo. The Manager checks, and marks the
-		// connection if so.
-		if err := a.cfg.Manager.ReportUnauthorized(r.Context(), id); err != nil {
+		// connection if so. "" names the token the Manager has cached: the
+		// one the client just sent.
+		if err := a.cfg.Manager.ReportUnauthorized(r.Context(), id, ""); err != nil {
 			return nil, err
 		}
 		return nil, fmt.Errorf("the Pleo API answered %s", resp.Status)
@@ -197,22 +225,27 @@ func (a *App) employees(r *http.Request, id string) ([]Employee, error) {
 	return body.Data, nil
 }
 
+// notAnswering is what a page says when calling Pleo failed, whatever the
+// cause: the cause is logged.
+const notAnswering = "Pleo is not answering; try again shortly."
+
 func (a *App) connection(w http.ResponseWriter, r *http.Request) {
-	c := a.owned(w, r)
+	conns, c := a.owned(w, r)
 	if c == nil {
 		return
 	}
 	p := page{Title: "Pleo connection", Account: c.Account, Connection: c}
 	if c.Status == connect.StatusActive {
-		list, err := a.employees(r, c.ID)
+		list, err := a.employees(r, conns, c.ID)
 		switch {
-		case errors.Is(err, connect.ErrReauthorizationRequired):
-			if fresh, gerr := a.cfg.Manager.Get(r.Context(), c.ID); gerr == nil {
+		case errors.Is(err, connect.ErrReauthorizationRequired), errors.Is(err, connect.ErrDisconnected):
+			if fresh, gerr := conns.Get(r.Context(), c.ID); gerr == nil {
 				p.Connection = fresh
 			}
 			p.Reconnect = true
 		case err != nil:
-			p.Error = "Pleo is not answering: " + err.Error()
+			a.log.ErrorContext(r.Context(), "exampleapp: calling Pleo's API", "account", c.Account, "connection", c.ID, "err", err)
+			p.Error = notAnswering
 		default:
 			p.Employees = list
 		}
@@ -222,31 +255,33 @@ func (a *App) connection(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *App) employeesJSON(w http.ResponseWriter, r *http.Request) {
-	c := a.owned(w, r)
+	conns, c := a.owned(w, r)
 	if c == nil {
 		return
 	}
-	list, err := a.employees(r, c.ID)
+	list, err := a.employees(r, conns, c.ID)
 	w.Header().Set("Content-Type", "application/json")
 	switch {
 	case errors.Is(err, connect.ErrReauthorizationRequired), errors.Is(err, connect.ErrDisconnected):
 		w.WriteHeader(http.StatusUnauthorized)
 		_ = json.NewEncoder(w).Encode(map[string]string{"error": "connect Pleo again", "connect": ConnectPath})
 	case err != nil:
+		a.log.ErrorContext(r.Context(), "exampleapp: calling Pleo's API", "account", c.Account, "connection", c.ID, "err", err)
 		w.WriteHeader(http.StatusBadGateway)
-		_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": notAnswering})
 	default:
 		_ = json.NewEncoder(w).Encode(map[string]any{"employees": list})
 	}
 }
 
 func (a *App) disconnect(w http.ResponseWriter, r *http.Request) {
-	c := a.owned(w, r)
+	conns, c := a.owned(w, r)
 	if c == nil {
 		return
 	}
-	if err := a.cfg.Manager.Disconnect(r.Context(), c.ID); err != nil {
-		render(w, http.StatusBadGateway, page{Title: "Pleo connection", Account: c.Account, Connection: c, Error: "Disconnecting failed: " + err.Error()})
+	if err := conns.Disconnect(r.Context(), c.ID); err != nil {
+		a.log.ErrorContext(r.Context(), "exampleapp: disconnecting", "account", c.Account, "connection", c.ID, "err", err)
+		render(w, http.StatusBadGateway, page{Title: "Pleo connection", Account: c.Account, Connection: c, Error: "Disconnecting failed; try again."})
 		return
 	}
 	http.Redirect(w, r, HomePath, http.StatusSeeOther)
@@ -259,7 +294,11 @@ func (a *App) connectFailed(w http.ResponseWriter, r *http.Request, err error) {
 		render(w, http.StatusUnauthorized, page{Title: "Sign in", Error: "Sign in first, then connect Pleo."})
 	case errors.Is(err, connect.ErrAccessDenied):
 		render(w, http.StatusForbidden, page{Title: "Not connected", Account: account, Error: "You chose not to connect Pleo. You can connect at any time."})
+	case errors.Is(err, connect.ErrConnectedToAnotherAccount):
+		// Which account has it is not this customer's to know.
+		render(w, http.StatusConflict, page{Title: "Not connected", Account: account, Error: "This Pleo company is already connected to another account here. Ask whoever connected it to disconnect it first."})
 	default:
+		a.log.WarnContext(r.Context(), "exampleapp: connecting failed", "account", account, "err", err)
 		render(w, http.StatusBadRequest, page{Title: "Connecting failed", Account: account, Error: "Connecting to Pleo did not complete; please start again."})
 	}
 }

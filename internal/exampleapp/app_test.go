@@ -1,12 +1,24 @@
 package exampleapp_test
 
 import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,22 +41,62 @@ type fixture struct {
 	backend *httptest.Server
 	clock   *pleooauthtest.Clock
 	mgr     *connect.Manager
+	store   *connect.MemoryStore
+	key     []byte      // the app's flow key, which signs its sign-in cookie
+	log     *syncBuffer // what the app logged
 }
 
 func setup(t *testing.T, opts ...pleooauthtest.Option) *fixture {
+	t.Helper()
+	return setupWith(t, fixtureOptions{}, opts...)
+}
+
+// fixtureOptions change the backend setup makes.
+type fixtureOptions struct {
+	apiBaseURL string                            // Pleo's API for the app, when not the fake's
+	wrap       func(connect.Store) connect.Store // the Manager's store around the memory store
+}
+
+func setupWith(t *testing.T, fo fixtureOptions, opts ...pleooauthtest.Option) *fixture {
 	t.Helper()
 	backend := httptest.NewUnstartedServer(nil)
 	base := "http://" + backend.Listener.Addr().String()
 	reg := examplereg.New("users:read", base+exampleapp.CallbackPath)
 	reg.InitiationURI, reg.SettingsURI = base+exampleapp.ConnectPath, base+exampleapp.SettingsPath
 	p := fakepleo.Start(t, reg, "app-client", "app-secret-0123456789", opts...)
-	mgr := p.Manager(t, connect.NewMemoryStore())
-	a, err := exampleapp.New(exampleapp.Config{Manager: mgr, FlowKey: p.Key, APIBaseURL: p.URL})
+	store := connect.NewMemoryStore()
+	store.Now = p.Clock.Now
+	var s connect.Store = store
+	if fo.wrap != nil {
+		s = fo.wrap(store)
+	}
+	mgr := p.Manager(t, s)
+	logs := &syncBuffer{}
+	a, err := exampleapp.New(exampleapp.Config{Manager: mgr, FlowKey: p.Key, APIBaseURL: cmp.Or(fo.apiBaseURL, p.URL),
+		Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	require.NoError(t, err)
 	backend.Config.Handler = a
 	backend.Start()
 	t.Cleanup(backend.Close)
-	return &fixture{pleo: p.Server, backend: backend, clock: p.Clock, mgr: mgr}
+	return &fixture{pleo: p.Server, backend: backend, clock: p.Clock, mgr: mgr, store: store, key: p.Key, log: logs}
+}
+
+// syncBuffer is a log the server's goroutines write while the test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // browser is one customer's browser: its own cookies, no redirects
@@ -78,6 +130,13 @@ func (b *browser) get(path string) (int, string) {
 // path the backend redirects to at the end.
 func (b *browser) connect(subject string) (int, string) {
 	b.t.Helper()
+	status, where, _ := b.connectPage(subject)
+	return status, where
+}
+
+// connectPage is connect that also returns the page the callback answers.
+func (b *browser) connectPage(subject string) (status int, where, body string) {
+	b.t.Helper()
 	resp, err := b.c.Get(b.f.backend.URL + exampleapp.ConnectPath)
 	require.NoError(b.t, err)
 	resp.Body.Close()
@@ -86,8 +145,18 @@ func (b *browser) connect(subject string) (int, string) {
 	require.NoError(b.t, err)
 	resp, err = b.c.Get(b.f.backend.URL + callback.Path + "?" + callback.RawQuery)
 	require.NoError(b.t, err)
-	resp.Body.Close()
-	return resp.StatusCode, resp.Header.Get("Location")
+	defer resp.Body.Close()
+	page, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Location"), string(page)
+}
+
+func (b *browser) post(path string) (int, string) {
+	b.t.Helper()
+	resp, err := b.c.Post(b.f.backend.URL+path, "", nil)
+	require.NoError(b.t, err)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
 }
 
 func TestCustomersConnectTheirOwnCompanies(t *testing.T) {
@@ -178,4 +247,197 @@ func uninstallAtPleo(t *testing.T, pleo *pleooauthtest.Server, mgr *connect.Mana
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+}
+
+// errDSN is what a database driver's error can look like: it names the
+// database user and the database.
+var errDSN = errors.New("failed to connect to `user=secretuser database=secretdb`: dial tcp 10.0.0.7:5432: connect: connection refused (host=db.internal dbname=secretdb)")
+
+// failingStore fails the reads and writes a page causes after the flow,
+// when fail is set, with errDSN.
+type failingStore struct {
+	connect.Store
+	fail atomic.Bool
+}
+
+func (s *failingStore) List(ctx context.Context, q connect.Query) ([]connect.Connection, error) {
+	if s.fail.Load() {
+		return nil, errDSN
+	}
+	return s.Store.List(ctx, q)
+}
+
+func (s *failingStore) Acquire(ctx context.Context, id, owner string, ttl time.Duration) (*connect.Record, bool, error) {
+	if s.fail.Load() {
+		return nil, false, errDSN
+	}
+	return s.Store.Acquire(ctx, id, owner, ttl)
+}
+
+func (s *failingStore) Claim(ctx context.Context, id, owner string, version int64, ttl time.Duration) (*connect.Record, bool, error) {
+	if s.fail.Load() {
+		return nil, false, errDSN
+	}
+	return s.Store.Claim(ctx, id, owner, version, ttl)
+}
+
+// assertNoLeak checks that a page or JSON answer shows none of the markers.
+func assertNoLeak(t *testing.T, body string, markers ...string) {
+	t.Helper()
+	for _, m := range markers {
+		assert.NotContains(t, body, m)
+	}
+}
+
+// TestErrorsDoNotReachPages: what fails inside (the store, with the
+// database's user and name in its error; Pleo's API, unreachable) is
+// logged, and the customer sees a generic message.
+func TestErrorsDoNotReachPages(t *testing.T) {
+	t.Run("store", func(t *testing.T) {
+		store := &failingStore{}
+		f := setupWith(t, fixtureOptions{wrap: func(s connect.Store) connect.Store { store.Store = s; return store }})
+		alice := f.browser(t, "alice")
+		_, where := alice.connect(company1)
+		store.fail.Store(true)
+		f.clock.Advance(16 * time.Minute) // the token is due: reading it takes the store
+		markers := []string{"secretuser", "secretdb", "dbname", "db.internal", "10.0.0.7", "connection refused"}
+
+		status, body := alice.get(where)
+		assert.Equal(t, http.StatusOK, status)
+		assert.Contains(t, body, "Pleo is not answering; try again shortly.")
+		assertNoLeak(t, body, markers...)
+
+		status, body = alice.get(where + "/employees.json")
+		assert.Equal(t, http.StatusBadGateway, status)
+		var answer map[string]string
+		require.NoError(t, json.Unmarshal([]byte(body), &answer))
+		assert.Equal(t, "Pleo is not answering; try again shortly.", answer["error"])
+		assertNoLeak(t, body, markers...)
+
+		status, body = alice.post(where + "/disconnect")
+		assert.Equal(t, http.StatusBadGateway, status)
+		assert.Contains(t, body, "Disconnecting failed; try again.")
+		assertNoLeak(t, body, markers...)
+
+		status, body = alice.get(exampleapp.HomePath)
+		assert.Equal(t, http.StatusInternalServerError, status)
+		assert.Contains(t, body, "The connections could not be read.")
+		assertNoLeak(t, body, markers...)
+
+		assert.Contains(t, f.log.String(), "dbname=secretdb", "the error is logged on the server")
+	})
+
+	t.Run("api", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		down := ln.Addr().String()
+		require.NoError(t, ln.Close())
+		f := setupWith(t, fixtureOptions{apiBaseURL: "http://" + down})
+		alice := f.browser(t, "alice")
+		_, where := alice.connect(company1)
+		markers := []string{down, "dial tcp", "connection refused", "/v2/employees"}
+
+		status, body := alice.get(where)
+		assert.Equal(t, http.StatusOK, status)
+		assert.Contains(t, body, "Pleo is not answering; try again shortly.")
+		assertNoLeak(t, body, markers...)
+
+		status, body = alice.get(where + "/employees.json")
+		assert.Equal(t, http.StatusBadGateway, status)
+		assertNoLeak(t, body, markers...)
+
+		assert.Contains(t, f.log.String(), down, "the error is logged on the server")
+	})
+}
+
+// signedIn is the app's sign-in cookie for name, signed with key as the
+// app signs it: what a session of that name sends.
+func signedIn(key []byte, name string) *http.Cookie {
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte("example sign-in\x00" + name))
+	return &http.Cookie{Name: "example_account", Value: base64.RawURLEncoding.EncodeToString([]byte(name)) + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))}
+}
+
+// TestAccountsReachOnlyTheirOwnConnections: a customer's pages list, show,
+// call and disconnect only the connections that customer made, and a
+// session whose name is empty is no account at all: it reaches none, not
+// even a connection stored with an empty account.
+func TestAccountsReachOnlyTheirOwnConnections(t *testing.T) {
+	f := setup(t)
+	alice, bob := f.browser(t, "alice"), f.browser(t, "bob")
+	_, aliceConn := alice.connect(company1)
+	_, bobConn := bob.connect(company2)
+	const company3 = "urn:pleo:company:33333333-3333-4333-8333-333333333333"
+	now := f.clock.Now()
+	_, err := f.store.Put(t.Context(), &connect.Record{Connection: connect.Connection{
+		ID: company3, Status: connect.StatusActive, CreatedAt: now, UpdatedAt: now,
+	}})
+	require.NoError(t, err)
+
+	_, home := bob.get(exampleapp.HomePath)
+	assert.Contains(t, home, company2)
+	assert.NotContains(t, home, company1)
+	assert.NotContains(t, home, company3)
+	for _, path := range []string{aliceConn, aliceConn + "/employees.json", exampleapp.ConnectionsPath + url.PathEscape(company3)} {
+		status, body := bob.get(path)
+		assert.Equal(t, http.StatusNotFound, status, path)
+		assert.NotContains(t, body, company1)
+	}
+	status, _ := bob.post(aliceConn + "/disconnect")
+	assert.Equal(t, http.StatusNotFound, status)
+	c, err := f.mgr.Get(t.Context(), company1)
+	require.NoError(t, err)
+	assert.Equal(t, connect.StatusActive, c.Status, "alice's connection is untouched")
+
+	// A session with an empty name, signed with the app's key.
+	nobody := func(method, path string) (int, string) {
+		req, err := http.NewRequest(method, f.backend.URL+path, nil)
+		require.NoError(t, err)
+		req.AddCookie(signedIn(f.key, ""))
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	status, body := nobody(http.MethodGet, exampleapp.HomePath)
+	assert.Equal(t, http.StatusOK, status)
+	assert.Contains(t, body, `id="name"`, "asked to sign in")
+	for _, company := range []string{company1, company2, company3} {
+		assert.NotContains(t, body, company)
+	}
+	for _, path := range []string{aliceConn, bobConn + "/employees.json", exampleapp.ConnectionsPath + url.PathEscape(company3), exampleapp.ConnectionsPath + url.PathEscape(company3) + "/employees.json"} {
+		status, body := nobody(http.MethodGet, path)
+		assert.Contains(t, []int{http.StatusSeeOther, http.StatusNotFound}, status, path)
+		assert.NotContains(t, body, "urn:pleo:company", path)
+	}
+	status, _ = nobody(http.MethodPost, exampleapp.ConnectionsPath+url.PathEscape(company3)+"/disconnect")
+	assert.Contains(t, []int{http.StatusSeeOther, http.StatusNotFound}, status)
+	c, err = f.mgr.Get(t.Context(), company3)
+	require.NoError(t, err)
+	assert.Equal(t, connect.StatusActive, c.Status)
+}
+
+// TestCompanyOfAnotherAccountIsNotTakenOver: a customer connecting a
+// company another customer connected gets a page that says so, and the
+// connection stays the other's.
+func TestCompanyOfAnotherAccountIsNotTakenOver(t *testing.T) {
+	f := setup(t)
+	alice, bob := f.browser(t, "alice"), f.browser(t, "bob")
+	_, where := alice.connect(company1)
+
+	status, _, body := bob.connectPage(company1)
+	assert.Equal(t, http.StatusConflict, status)
+	assert.Contains(t, body, "This Pleo company is already connected to another account here.")
+	assert.NotContains(t, body, "pleooauth:")
+	assert.NotContains(t, body, "alice", "nor who has it")
+
+	c, err := f.mgr.Get(t.Context(), company1)
+	require.NoError(t, err)
+	assert.Equal(t, "alice", c.Account)
+	_, home := bob.get(exampleapp.HomePath)
+	assert.NotContains(t, home, company1)
+	status, body = alice.get(where)
+	assert.Equal(t, http.StatusOK, status)
+	assert.Contains(t, body, "Ada Lovelace")
 }

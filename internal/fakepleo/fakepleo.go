@@ -42,8 +42,12 @@ func Start(t testing.TB, reg *pleooauth.Registration, clientID, clientSecret str
 
 // Manager makes a Manager over store that talks to the fake Pleo, on its
 // clock, sealing with Key; opts come after those.
+// A memory store without a clock of its own is put on the fake's clock.
 func (p *Pleo) Manager(t testing.TB, store connect.Store, opts ...connect.Option) *connect.Manager {
 	t.Helper()
+	if ms, ok := store.(*connect.MemoryStore); ok && ms.Now == nil {
+		ms.Now = p.Clock.Now
+	}
 	m, err := connect.NewManager(p.Config, store, append([]connect.Option{
 		connect.WithKeys(p.Key),
 		connect.WithHTTPClient(p.Client()),

@@ -3,20 +3,32 @@
 // [Driver] that binds and scans values the way its database wants them.
 // The statements number their parameters $1, $2, ...; a driver whose
 // database spells them otherwise rewrites them.
+//
+// Coordination time is the store's: every statement that compares or sets
+// a lease's expiry or a refresh marker, or returns records, reads the
+// store's time through [Driver.Now] (the database's clock for PostgreSQL,
+// a parameter for SQLite), and every record it returns carries that time
+// in ReadAt.
 package sqlstore
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/partnerkit/pleooauth/connect"
 )
 
-// Columns are the columns of pleooauth_connections, in the order
-// Driver.QueryRecord scans them.
-const Columns = `id, account, status, scopes, created_at, updated_at, token_expiry, last_refresh_at, last_error, tokens, version, lease_owner, lease_until, refresh_sent_at`
+// ConnectionColumns are the columns of pleooauth_connections that hold a
+// [connect.Connection], in the order Driver.QueryConnections scans them.
+const ConnectionColumns = `id, account, status, scopes, created_at, updated_at, token_expiry, last_refresh_at, last_error`
+
+// Columns are the columns of pleooauth_connections that hold a
+// [connect.Record], in the order Driver.QueryRecord scans them (followed
+// by the store's time).
+const Columns = ConnectionColumns + `, tokens, version, lease_owner, lease_until, refresh_sent_at`
 
 // ErrNoRows is what a Driver returns when a query that returns one row
 // returned none.
@@ -24,18 +36,31 @@ var ErrNoRows = errors.New("no rows")
 
 // Driver runs statements on one database and converts values for it.
 type Driver interface {
-	// QueryRecord runs query, which returns at most one row of Columns,
-	// and scans that row; it returns ErrNoRows when there is none.
+	// QueryRecord runs query, which returns at most one row of Columns
+	// followed by the store's time, and scans that row, the time into
+	// ReadAt; it returns ErrNoRows when there is none.
 	QueryRecord(ctx context.Context, query string, args ...any) (*connect.Record, error)
-	// QueryConnections runs query, which returns rows of Columns.
+	// QueryConnections runs query, which returns rows of
+	// ConnectionColumns.
 	QueryConnections(ctx context.Context, query string, args ...any) ([]connect.Connection, error)
-	// Exec runs a statement that returns no rows.
-	Exec(ctx context.Context, query string, args ...any) error
+	// ExecCount runs a statement that returns no rows and returns how
+	// many rows it inserted, updated or deleted.
+	ExecCount(ctx context.Context, query string, args ...any) (int64, error)
 	// Time, NullTime and Scopes convert values for binding; NullTime
 	// binds the zero time as NULL.
 	Time(t time.Time) any
 	NullTime(t time.Time) any
 	Scopes(s []string) any
+	// Now returns the SQL expression of the store's time, given the
+	// parameter p (such as "$3") that binds NowArg's value. Within one
+	// statement it is one time.
+	Now(p string) string
+	// NowArg returns the value to bind to Now's parameter, once for each
+	// statement.
+	NowArg() any
+	// Plus returns the SQL expression of the time t (an SQL expression)
+	// plus the duration that parameter p binds, in microseconds.
+	Plus(t, p string) string
 }
 
 // Rows is what pgx.Rows and *sql.Rows have in common.
@@ -46,20 +71,20 @@ type Rows interface {
 
 // Connections scans every row with scan and returns the connections. The
 // caller closes rows.
-func Connections[R Rows](rows R, scan func(R) (*connect.Record, error)) ([]connect.Connection, error) {
+func Connections[R Rows](rows R, scan func(R) (connect.Connection, error)) ([]connect.Connection, error) {
 	var out []connect.Connection
 	for rows.Next() {
-		r, err := scan(rows)
+		c, err := scan(rows)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, r.Connection)
+		out = append(out, c)
 	}
 	return out, rows.Err()
 }
 
-// Store implements connect.Store's methods but Close on a Driver. Its
-// errors start with Name.
+// Store implements connect.Store's methods on a Driver. Its errors start
+// with Name.
 type Store struct {
 	Name   string
 	Driver Driver
@@ -67,9 +92,23 @@ type Store struct {
 
 func (s *Store) wrap(err error) error { return fmt.Errorf("%s: %w", s.Name, err) }
 
+// returning is the RETURNING clause of a statement that returns the
+// record, with the store's time bound to parameter p.
+func (s *Store) returning(p string) string {
+	return ` RETURNING ` + Columns + `, ` + s.Driver.Now(p)
+}
+
+// leaseFree is the condition that the lease is free, expired at the
+// store's time (parameter now) or held by the owner (parameter owner).
+func (s *Store) leaseFree(owner, now string) string {
+	return `(lease_owner = '' OR lease_owner = ` + owner + ` OR lease_until IS NULL OR lease_until <= ` + s.Driver.Now(now) + `)`
+}
+
 // Get returns the record with that ID.
 func (s *Store) Get(ctx context.Context, id string) (*connect.Record, error) {
-	r, err := s.Driver.QueryRecord(ctx, `SELECT `+Columns+` FROM pleooauth_connections WHERE id = $1`, id)
+	d := s.Driver
+	r, err := d.QueryRecord(ctx, `SELECT `+Columns+`, `+d.Now("$2")+` FROM pleooauth_connections WHERE id = $1`,
+		id, d.NowArg())
 	if errors.Is(err, ErrNoRows) {
 		return nil, fmt.Errorf("%w: %s", connect.ErrNoConnection, id)
 	}
@@ -79,43 +118,111 @@ func (s *Store) Get(ctx context.Context, id string) (*connect.Record, error) {
 	return r, nil
 }
 
+// ListStatement returns the statement that selects the connections q
+// selects, ordered by ID, and its arguments, or the error of
+// [connect.Query.Check]. Its WHERE clause has a condition for each filter
+// q sets and none for the others, so that the index on (account, id) or
+// (status, id) serves it.
+func ListStatement(q connect.Query) (string, []any, error) {
+	if err := q.Check(); err != nil {
+		return "", nil, err
+	}
+	var (
+		where []string
+		args  []any
+	)
+	param := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if q.Account != "" {
+		where = append(where, `account = `+param(q.Account))
+	}
+	if q.Status != "" {
+		where = append(where, `status = `+param(string(q.Status)))
+	}
+	if q.After != "" {
+		where = append(where, `id > `+param(q.After))
+	}
+	query := `SELECT ` + ConnectionColumns + ` FROM pleooauth_connections`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	query += ` ORDER BY id LIMIT ` + param(q.PageSize())
+	return query, args, nil
+}
+
 // List returns the connections q selects, ordered by ID.
 func (s *Store) List(ctx context.Context, q connect.Query) ([]connect.Connection, error) {
-	out, err := s.Driver.QueryConnections(ctx, `SELECT `+Columns+` FROM pleooauth_connections
-		WHERE ($1 = '' OR account = $1) AND ($2 = '' OR status = $2) AND id > $3
-		ORDER BY id LIMIT $4`, q.Account, string(q.Status), q.After, q.PageSize())
+	query, args, err := ListStatement(q)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.Driver.QueryConnections(ctx, query, args...)
 	if err != nil {
 		return nil, s.wrap(err)
 	}
 	return out, nil
 }
 
-// Put stores the connection's new grant.
+// Put stores the connection's new grant if rec.Version is the stored one
+// (0: there is no record with that ID).
 func (s *Store) Put(ctx context.Context, rec *connect.Record) (*connect.Record, error) {
 	d := s.Driver
-	r, err := d.QueryRecord(ctx, `INSERT INTO pleooauth_connections (`+Columns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, '', NULL, NULL)
-		ON CONFLICT (id) DO UPDATE SET
-			account = excluded.account, status = excluded.status, scopes = excluded.scopes,
-			updated_at = excluded.updated_at, token_expiry = excluded.token_expiry,
-			last_refresh_at = excluded.last_refresh_at, last_error = excluded.last_error,
-			tokens = excluded.tokens, version = pleooauth_connections.version + 1,
-			lease_owner = '', lease_until = NULL, refresh_sent_at = NULL
-		RETURNING `+Columns,
-		rec.ID, rec.Account, string(rec.Status), d.Scopes(rec.Scopes), d.Time(rec.CreatedAt), d.Time(rec.UpdatedAt),
-		d.NullTime(rec.TokenExpiry), d.NullTime(rec.LastRefreshAt), rec.LastError, rec.Tokens)
+	var (
+		r   *connect.Record
+		err error
+	)
+	if rec.Version == 0 {
+		r, err = d.QueryRecord(ctx, `INSERT INTO pleooauth_connections (`+Columns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, '', NULL, NULL)
+			ON CONFLICT (id) DO NOTHING`+s.returning("$11"),
+			rec.ID, rec.Account, string(rec.Status), d.Scopes(rec.Scopes), d.Time(rec.CreatedAt), d.Time(rec.UpdatedAt),
+			d.NullTime(rec.TokenExpiry), d.NullTime(rec.LastRefreshAt), rec.LastError, rec.Tokens, d.NowArg())
+	} else {
+		r, err = d.QueryRecord(ctx, `UPDATE pleooauth_connections SET
+				account = $2, status = $3, scopes = $4, updated_at = $5, token_expiry = $6, last_refresh_at = $7,
+				last_error = $8, tokens = $9, version = version + 1,
+				lease_owner = '', lease_until = NULL, refresh_sent_at = NULL
+			WHERE id = $1 AND version = $10`+s.returning("$11"),
+			rec.ID, rec.Account, string(rec.Status), d.Scopes(rec.Scopes), d.Time(rec.UpdatedAt),
+			d.NullTime(rec.TokenExpiry), d.NullTime(rec.LastRefreshAt), rec.LastError, rec.Tokens, rec.Version, d.NowArg())
+	}
+	if errors.Is(err, ErrNoRows) {
+		return nil, fmt.Errorf("%w: %s", connect.ErrVersionConflict, rec.ID)
+	}
 	if err != nil {
 		return nil, s.wrap(err)
 	}
 	return r, nil
 }
 
-// Acquire takes the refresh lease if it is free, expired or owner's.
-func (s *Store) Acquire(ctx context.Context, id, owner string, now, until time.Time) (*connect.Record, bool, error) {
+// Acquire takes the refresh lease for ttl on the store's clock if it is
+// free, expired or owner's.
+func (s *Store) Acquire(ctx context.Context, id, owner string, ttl time.Duration) (*connect.Record, bool, error) {
 	d := s.Driver
-	r, err := d.QueryRecord(ctx, `UPDATE pleooauth_connections SET lease_owner = $2, lease_until = $3
-		WHERE id = $1 AND (lease_owner = '' OR lease_owner = $2 OR lease_until IS NULL OR lease_until <= $4)
-		RETURNING `+Columns, id, owner, d.Time(until), d.Time(now))
+	r, err := d.QueryRecord(ctx, `UPDATE pleooauth_connections SET lease_owner = $2, lease_until = `+d.Plus(d.Now("$4"), "$3")+`
+		WHERE id = $1 AND `+s.leaseFree("$2", "$4")+s.returning("$4"),
+		id, owner, ttl.Microseconds(), d.NowArg())
+	return s.attempted(ctx, id, r, err)
+}
+
+// Claim takes the refresh lease for ttl and marks a refresh as sent, if
+// version is the stored one and the lease is free, expired or owner's.
+func (s *Store) Claim(ctx context.Context, id, owner string, version int64, ttl time.Duration) (*connect.Record, bool, error) {
+	d := s.Driver
+	r, err := d.QueryRecord(ctx, `UPDATE pleooauth_connections SET
+			lease_owner = $2, lease_until = `+d.Plus(d.Now("$5"), "$4")+`, refresh_sent_at = `+d.Now("$5")+`,
+			version = version + 1
+		WHERE id = $1 AND version = $3 AND `+s.leaseFree("$2", "$5")+s.returning("$5"),
+		id, owner, version, ttl.Microseconds(), d.NowArg())
+	return s.attempted(ctx, id, r, err)
+}
+
+// attempted returns the outcome of a conditional UPDATE of the record id
+// that returned r, or err: r and true, or, when it updated no row, the
+// record as Get reads it and false.
+func (s *Store) attempted(ctx context.Context, id string, r *connect.Record, err error) (*connect.Record, bool, error) {
 	if err == nil {
 		return r, true, nil
 	}
@@ -129,19 +236,20 @@ func (s *Store) Acquire(ctx context.Context, id, owner string, now, until time.T
 	return r, false, nil
 }
 
-// Update writes rec if its version is current and owner holds the lease.
+// Update writes rec if its version is the stored one, freeing the lease
+// with release if owner holds it.
 func (s *Store) Update(ctx context.Context, rec *connect.Record, owner string, release bool) (*connect.Record, error) {
 	d := s.Driver
+	const releasing = `$10 AND lease_owner = $11 AND lease_owner <> ''`
 	r, err := d.QueryRecord(ctx, `UPDATE pleooauth_connections SET
 			account = $1, status = $2, scopes = $3, updated_at = $4, token_expiry = $5, last_refresh_at = $6,
 			last_error = $7, tokens = $8, refresh_sent_at = $9, version = version + 1,
-			lease_owner = CASE WHEN $10 THEN '' ELSE lease_owner END,
-			lease_until = CASE WHEN $10 THEN NULL ELSE lease_until END
-		WHERE id = $11 AND version = $12 AND lease_owner = $13 AND lease_owner <> ''
-		RETURNING `+Columns,
+			lease_owner = CASE WHEN `+releasing+` THEN '' ELSE lease_owner END,
+			lease_until = CASE WHEN `+releasing+` THEN NULL ELSE lease_until END
+		WHERE id = $12 AND version = $13`+s.returning("$14"),
 		rec.Account, string(rec.Status), d.Scopes(rec.Scopes), d.Time(rec.UpdatedAt), d.NullTime(rec.TokenExpiry),
-		d.NullTime(rec.LastRefreshAt), rec.LastError, rec.Tokens, d.NullTime(rec.RefreshSentAt), release,
-		rec.ID, rec.Version, owner)
+		d.NullTime(rec.LastRefreshAt), rec.LastError, rec.Tokens, d.NullTime(rec.RefreshSentAt), release, owner,
+		rec.ID, rec.Version, d.NowArg())
 	if err == nil {
 		return r, nil
 	}
@@ -151,14 +259,34 @@ func (s *Store) Update(ctx context.Context, rec *connect.Record, owner string, r
 	if _, err := s.Get(ctx, rec.ID); err != nil {
 		return nil, err
 	}
-	return nil, connect.ErrVersionConflict
+	return nil, fmt.Errorf("%w: %s", connect.ErrVersionConflict, rec.ID)
 }
 
 // Release frees the lease if owner holds it.
 func (s *Store) Release(ctx context.Context, id, owner string) error {
-	if err := s.Driver.Exec(ctx, `UPDATE pleooauth_connections SET lease_owner = '', lease_until = NULL
+	if _, err := s.Driver.ExecCount(ctx, `UPDATE pleooauth_connections SET lease_owner = '', lease_until = NULL
 		WHERE id = $1 AND lease_owner = $2 AND lease_owner <> ''`, id, owner); err != nil {
 		return s.wrap(err)
 	}
 	return nil
+}
+
+// UseFlow records the finished flow id for ttl on the store's clock and
+// reports whether this call was the first to record it. A row kept past
+// its expiry is no previous use: the upsert takes it over, and the flows
+// past their expiry are deleted first, to keep the table small.
+func (s *Store) UseFlow(ctx context.Context, id string, ttl time.Duration) (bool, error) {
+	d := s.Driver
+	now := d.NowArg()
+	if _, err := d.ExecCount(ctx, `DELETE FROM pleooauth_flows WHERE expires_at <= `+d.Now("$1"), now); err != nil {
+		return false, s.wrap(err)
+	}
+	n, err := d.ExecCount(ctx, `INSERT INTO pleooauth_flows (id, expires_at) VALUES ($1, `+d.Plus(d.Now("$3"), "$2")+`)
+		ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at
+		WHERE pleooauth_flows.expires_at <= `+d.Now("$3"),
+		id, ttl.Microseconds(), now)
+	if err != nil {
+		return false, s.wrap(err)
+	}
+	return n > 0, nil
 }

@@ -1,0 +1,10 @@
+-- The authorization flows that were finished (Store.UseFlow): one row per
+-- sealed flow value's nonce, kept until expires_at (Unix microseconds, the
+-- store's clock) so that no instance takes the same callback twice. Rows
+-- past their expiry are deleted as new flows are recorded.
+CREATE TABLE pleooauth_flows (
+	id         TEXT PRIMARY KEY,
+	expires_at INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX pleooauth_flows_by_expiry ON pleooauth_flows (expires_at);
