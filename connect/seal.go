@@ -5,6 +5,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -26,6 +27,10 @@ type sealKey struct {
 	aead cipher.AEAD
 }
 
+// newKeyring makes the keyring of keys, the first sealing. It refuses a
+// key of the wrong size, one that is a single byte repeated (all zero
+// bytes, say: a key never filled from crypto/rand), and a key given twice.
+// Its errors name a key by its position, from 1, and never show one.
 func newKeyring(keys [][]byte) (*keyring, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("pleooauth: NewManager needs WithKeys: tokens are encrypted at rest")
@@ -36,10 +41,31 @@ func newKeyring(keys [][]byte) (*keyring, error) {
 		if err != nil {
 			return nil, fmt.Errorf("pleooauth: key %d %w", i+1, err)
 		}
+		if repeated(k) {
+			if k[0] == 0 {
+				return nil, fmt.Errorf("pleooauth: key %d is all zero bytes: fill keys from crypto/rand", i+1)
+			}
+			return nil, fmt.Errorf("pleooauth: key %d is one byte repeated: fill keys from crypto/rand", i+1)
+		}
+		for j, earlier := range keys[:i] {
+			if subtle.ConstantTimeCompare(k, earlier) == 1 {
+				return nil, fmt.Errorf("pleooauth: key %d repeats key %d", i+1, j+1)
+			}
+		}
 		sum := sha256.Sum256(k)
 		kr.keys = append(kr.keys, sealKey{id: [4]byte(sum[:4]), aead: aead})
 	}
 	return kr, nil
+}
+
+// repeated reports whether every byte of k is its first one, in time that
+// depends on len(k) only.
+func repeated(k []byte) bool {
+	var diff byte
+	for _, b := range k {
+		diff |= b ^ k[0]
+	}
+	return diff == 0
 }
 
 // sealedTokens is the plaintext: the fields of oauth2.Token that matter.
@@ -71,30 +97,42 @@ func (kr *keyring) seal(id string, tok *oauth2.Token) []byte {
 }
 
 // open decrypts a sealed value of the connection id with whichever key
-// sealed it.
+// sealed it. Every key whose ID matches the value's is tried, as two keys'
+// 4-byte IDs may collide: AES-GCM's authentication tells the right one.
 func (kr *keyring) open(id string, sealed []byte) (*oauth2.Token, error) {
 	if len(sealed) < 5 || sealed[0] != sealFormat {
 		return nil, errors.New("pleooauth: the stored tokens are not in a format this version reads")
 	}
+	var (
+		plain         []byte
+		known, opened bool // some key has the value's ID; one opened it
+	)
 	for _, k := range kr.keys {
 		if [4]byte(sealed[1:5]) != k.id {
 			continue
 		}
-		plain, err := openAEAD(k.aead, sealed, 5, additionalData(id))
-		if err != nil {
-			return nil, errors.New("pleooauth: the stored tokens do not open: tampered with, or sealed for another connection")
+		known = true
+		var err error
+		if plain, err = openAEAD(k.aead, sealed, 5, additionalData(id)); err == nil {
+			opened = true
+			break
 		}
-		var st sealedTokens
-		if err := json.Unmarshal(plain, &st); err != nil {
-			return nil, errors.New("pleooauth: the stored tokens are malformed")
-		}
-		tok := &oauth2.Token{AccessToken: st.AccessToken, RefreshToken: st.RefreshToken, TokenType: st.TokenType}
-		if st.Expiry != 0 {
-			tok.Expiry = time.Unix(0, st.Expiry)
-		}
-		return tok, nil
 	}
-	return nil, fmt.Errorf("pleooauth: the stored tokens were sealed with a key this manager does not have (key ID %x); add it to WithKeys", binary.BigEndian.Uint32(sealed[1:5]))
+	switch {
+	case !known:
+		return nil, fmt.Errorf("pleooauth: the stored tokens were sealed with a key this manager does not have (key ID %x); add it to WithKeys", binary.BigEndian.Uint32(sealed[1:5]))
+	case !opened:
+		return nil, errors.New("pleooauth: the stored tokens do not open: tampered with, or sealed for another connection")
+	}
+	var st sealedTokens
+	if err := json.Unmarshal(plain, &st); err != nil {
+		return nil, errors.New("pleooauth: the stored tokens are malformed")
+	}
+	tok := &oauth2.Token{AccessToken: st.AccessToken, RefreshToken: st.RefreshToken, TokenType: st.TokenType}
+	if st.Expiry != 0 {
+		tok.Expiry = time.Unix(0, st.Expiry)
+	}
+	return tok, nil
 }
 
 // newAEAD makes AES-GCM with key, or says why the key does not fit.
