@@ -54,9 +54,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/partnerkit/pleooauth"
 	"github.com/partnerkit/pleooauth/connect"
+	"github.com/partnerkit/pleooauth/connect/pgstore"
 	"github.com/partnerkit/pleooauth/connect/sqlitestore"
+	"github.com/partnerkit/pleooauth/internal/pgtest"
 	"github.com/partnerkit/pleooauth/pleooauthtest"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
@@ -81,7 +84,7 @@ func modelSchedules(t *testing.T, def int) int {
 // runModel runs n schedules from seed base over the stores newStore makes
 // (nil: a MemoryStore on the simulated clock), or the one seed that
 // PLEOOAUTH_MODEL_SEED names.
-func runModel(t *testing.T, n int, newStore func(t *testing.T, now func() time.Time) connect.Store) {
+func runModel(t *testing.T, n int, newStore func(t *testing.T, now func() time.Time) (connect.Store, func())) {
 	seeds := make([]uint64, n)
 	for i := range seeds {
 		seeds[i] = uint64(i + 1)
@@ -94,6 +97,7 @@ func runModel(t *testing.T, n int, newStore func(t *testing.T, now func() time.T
 	for _, seed := range seeds {
 		md := newModel(t, seed, newStore)
 		md.run()
+		md.close()
 		if t.Failed() {
 			return
 		}
@@ -110,12 +114,33 @@ func TestModelSQLite(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	var i int
-	runModel(t, modelSchedules(t, 150)/5, func(t *testing.T, now func() time.Time) connect.Store {
+	runModel(t, modelSchedules(t, 150)/5, func(t *testing.T, now func() time.Time) (connect.Store, func()) {
 		i++
-		s, err := sqlitestore.Open(t.Context(), filepath.Join(dir, fmt.Sprintf("model-%d.db", i)), sqlitestore.WithClock(now))
+		path := filepath.Join(dir, fmt.Sprintf("model-%d.db", i))
+		s, err := sqlitestore.Open(t.Context(), path, sqlitestore.WithClock(now))
 		require.NoError(t, err)
-		t.Cleanup(func() { s.Close() })
-		return s
+		return s, func() {
+			s.Close()
+			for _, suffix := range []string{"", "-wal", "-shm"} {
+				_ = os.Remove(path + suffix)
+			}
+		}
+	})
+}
+
+func TestModelPostgres(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.Database(t)
+	pool, err := pgxpool.New(t.Context(), dsn)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	runModel(t, modelSchedules(t, 150)/5, func(t *testing.T, now func() time.Time) (connect.Store, func()) {
+		s, err := pgstore.New(t.Context(), pool, pgstore.WithClock(now))
+		require.NoError(t, err)
+		return s, func() {
+			_, err := pool.Exec(context.Background(), `TRUNCATE pleooauth_connections, pleooauth_flows`)
+			require.NoError(t, err)
+		}
 	})
 }
 
@@ -185,6 +210,7 @@ type model struct {
 	depth       int                // nesting of operations
 	busy        map[*instance]bool // instances in the middle of one
 	calm        bool               // no more interleavings: the schedule's end
+	closers     []func()           // what the schedule started, to stop
 
 	owner     map[string]string // company -> the account it was last connected for (which account a connect picks)
 	explained map[int]string    // grant ID -> why it may be live and unheld, or dead and held
@@ -192,7 +218,7 @@ type model struct {
 	opGrants  []string          // tokens of grants Pleo acted on in the current top-level operation
 }
 
-func newModel(t *testing.T, seed uint64, newStore func(*testing.T, func() time.Time) connect.Store) *model {
+func newModel(t *testing.T, seed uint64, newStore func(*testing.T, func() time.Time) (connect.Store, func())) *model {
 	md := &model{
 		t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)),
 		owner: map[string]string{}, busy: map[*instance]bool{}, explained: map[int]string{}, lostRTs: map[string]bool{},
@@ -203,7 +229,7 @@ func newModel(t *testing.T, seed uint64, newStore func(*testing.T, func() time.T
 	reg := testRegistration(redirect)
 	md.srv = pleooauthtest.NewServer(reg, creds, pleooauthtest.WithClock(md.clock.Now),
 		pleooauthtest.WithTokenFaults(md.decideFault))
-	t.Cleanup(md.srv.Close)
+	md.closers = append(md.closers, md.srv.Close)
 	md.cfg, err = reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoint(md.srv.Endpoint()))
 	require.NoError(t, err)
 	md.key = make([]byte, 32)
@@ -215,7 +241,9 @@ func newModel(t *testing.T, seed uint64, newStore func(*testing.T, func() time.T
 		ms.Now = md.clock.Now
 		md.store = ms
 	} else {
-		md.store = newStore(t, md.clock.Now)
+		var closeStore func()
+		md.store, closeStore = newStore(t, md.clock.Now)
+		md.closers = append(md.closers, closeStore)
 	}
 	for i := range 2 + md.rng.IntN(3) {
 		md.insts = append(md.insts, md.newInstance(i, time.Duration(md.rng.IntN(601)-300)*time.Second))
@@ -225,6 +253,13 @@ func newModel(t *testing.T, seed uint64, newStore func(*testing.T, func() time.T
 	}
 	md.accounts = []string{"acme", "globex", "initech"}[:2+md.rng.IntN(2)]
 	return md
+}
+
+// close stops what the schedule started.
+func (md *model) close() {
+	for _, c := range slices.Backward(md.closers) {
+		c()
+	}
 }
 
 func (md *model) logf(format string, args ...any) {
