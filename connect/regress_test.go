@@ -442,3 +442,38 @@ func TestDisconnectDoesNotTakeA401ForRevoked(t *testing.T) {
 	assert.Equal(t, connect.StatusDisconnected, c.Status)
 	assert.Equal(t, 0, f.liveGrants(company1), "no live grant is left behind a disconnect")
 }
+
+// Item 7 at the handlers: the page says what happened, and OnError gets
+// an error to match.
+func TestHandlersRefuseAnotherAccountsCompany(t *testing.T) {
+	t.Parallel()
+	f := newFlowFixture(t, redirect)
+	m := f.manager(t, connect.NewMemoryStore())
+	f.connect(t, m, "acme", company1)
+	run := func(h *connect.Handlers) *httptest.ResponseRecorder {
+		h.Flow, h.Manager = f.flow(t), m
+		h.Account = func(*http.Request) (string, error) { return "globex", nil }
+		w := httptest.NewRecorder()
+		h.Connect().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/connect", nil))
+		cb, err := f.srv.AuthorizeAs(w.Header().Get("Location"), company1)
+		require.NoError(t, err)
+		r := httptest.NewRequest(http.MethodGet, cb.String(), nil)
+		for _, c := range w.Result().Cookies() {
+			r.AddCookie(c)
+		}
+		rw := httptest.NewRecorder()
+		h.Callback().ServeHTTP(rw, r)
+		return rw
+	}
+
+	page := run(&connect.Handlers{})
+	assert.Equal(t, http.StatusConflict, page.Code)
+	assert.Contains(t, page.Body.String(), "already connected to another account")
+
+	var got error
+	run(&connect.Handlers{OnError: func(w http.ResponseWriter, _ *http.Request, err error) { got = err }})
+	assert.ErrorIs(t, got, connect.ErrConnectedToAnotherAccount)
+	c, err := m.Get(t.Context(), company1)
+	require.NoError(t, err)
+	assert.Equal(t, "acme", c.Account)
+}
