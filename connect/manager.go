@@ -356,7 +356,8 @@ func (m *Manager) List(ctx context.Context, q Query) iter.Seq2[Connection, error
 // left live. A 401 from Pleo counts as revoked only when Pleo also refuses
 // the grant's refresh token. A connection whose grant is already gone is
 // marked without the call. Disconnecting one company never touches
-// another's.
+// another's. While a refresh's outcome is unknown it returns
+// [ErrRefreshPending]: call it again once the quarantine has passed.
 func (m *Manager) Disconnect(ctx context.Context, id string) error {
 	m.cache.Delete(id)
 	for range maxRounds {
