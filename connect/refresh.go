@@ -351,23 +351,41 @@ const writeBudget = time.Minute
 // the lease, so it lands as long as no other write came first, however
 // long the store was away. A version conflict is returned at once.
 func (m *Manager) write(ctx context.Context, rec *Record) (*Record, error) {
-	start := time.Now()
-	var paused time.Duration
-	pause := 10 * time.Millisecond
+	r := m.retrier()
 	for {
 		saved, err := m.store.Update(ctx, rec, m.owner, true)
-		if err == nil || errors.Is(err, ErrVersionConflict) || errors.Is(err, ErrNoConnection) {
+		if err == nil || errors.Is(err, ErrVersionConflict) || errors.Is(err, ErrNoConnection) || !r.again(ctx) {
 			return saved, err
 		}
-		if paused+pause > writeBudget || time.Since(start)+pause > writeBudget {
-			return nil, err
-		}
-		if serr := m.sleep(context.WithoutCancel(ctx), pause); serr != nil {
-			return nil, serr
-		}
-		paused += pause
-		pause = min(pause*2, 5*time.Second)
 	}
+}
+
+// retrier paces the tries of what must land: pauses from 10 ms doubling
+// to 5 s, for up to writeBudget in pauses and in wall time alike, so that
+// it ends on a frozen clock too.
+type retrier struct {
+	m      *Manager
+	start  time.Time
+	paused time.Duration
+	pause  time.Duration
+}
+
+func (m *Manager) retrier() *retrier {
+	return &retrier{m: m, start: time.Now(), pause: 10 * time.Millisecond}
+}
+
+// again waits before the next try, and reports false when the budget is
+// spent.
+func (r *retrier) again(ctx context.Context) bool {
+	if r.paused+r.pause > writeBudget || time.Since(r.start)+r.pause > writeBudget {
+		return false
+	}
+	if r.m.sleep(context.WithoutCancel(ctx), r.pause) != nil {
+		return false
+	}
+	r.paused += r.pause
+	r.pause = min(r.pause*2, 5*time.Second)
+	return true
 }
 
 // saveRotated saves rotated tokens with write. spent is the sealed tokens
@@ -412,13 +430,28 @@ func (m *Manager) saveRotated(ctx context.Context, rec *Record, spent []byte, to
 // /v1/installations/me with the access token, refreshed first if Pleo no
 // longer takes it. Nothing else holds these tokens, so no lease is needed.
 func (m *Manager) revokeUnstored(ctx context.Context, id string, tok *oauth2.Token) {
-	status, err := m.deleteInstallation(ctx, tok.AccessToken)
-	if err == nil && status == http.StatusUnauthorized && tok.RefreshToken != "" {
-		if fresh, outcome, _ := m.sendRefresh(ctx, tok.RefreshToken, m.now().Add(m.reqTTL)); outcome == refreshed {
-			status, err = m.deleteInstallation(ctx, fresh.AccessToken)
+	r := m.retrier()
+	for {
+		status, err := m.deleteInstallation(ctx, tok.AccessToken)
+		if err == nil && status == http.StatusUnauthorized && tok.RefreshToken != "" {
+			fresh, outcome, _ := m.sendRefresh(ctx, tok.RefreshToken, m.now().Add(m.reqTTL))
+			switch outcome {
+			case refreshed:
+				tok = fresh
+				continue
+			case refused:
+				status = http.StatusGone // the grant is dead already
+			case unknown:
+				// Presenting it again could be a reuse: leave it to expire.
+				m.log.WarnContext(ctx, "pleooauth: disconnected while it was refreshed; the refreshed grant could not be revoked", "connection", id)
+				return
+			}
+		}
+		if err == nil && (status/100 == 2 || status == http.StatusGone) || !r.again(ctx) {
+			m.log.WarnContext(ctx, "pleooauth: disconnected while it was refreshed; revoked the refreshed grant", "connection", id, "status", status, "error", err)
+			return
 		}
 	}
-	m.log.WarnContext(ctx, "pleooauth: disconnected while it was refreshed; revoking the refreshed grant", "connection", id, "status", status, "error", err)
 }
 
 // The outcomes of sending a refresh.
