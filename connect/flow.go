@@ -176,15 +176,23 @@ func (f *Flow) unseal(sealed string) (*opened, error) {
 // request, secret, code and verifier included. Pass the HTTP client
 // for the token endpoint in ctx, as x/oauth2 does ([oauth2.HTTPClient]).
 func (f *Flow) Finish(ctx context.Context, r *http.Request, sealed string) (tok *oauth2.Token, account string, err error) {
-	return f.finish(ctx, r, sealed, nil)
+	tok, account, err = f.finish(ctx, r, sealed, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	return tok, account, nil
 }
 
 // finish is Finish that, when store is not nil, also records the flow in
 // it before the exchange, so that no instance sharing the store exchanges
-// its code a second time ([ErrFlowInvalid]).
+// its code a second time ([ErrFlowInvalid]). Once the sealed value has
+// opened, it returns its account with an error too, for the log.
 func (f *Flow) finish(ctx context.Context, r *http.Request, sealed string, store Store) (tok *oauth2.Token, account string, err error) {
 	code, o, err := f.verify(r, sealed)
 	if err != nil {
+		if o != nil {
+			return nil, o.account, err
+		}
 		return nil, "", err
 	}
 	if store != nil {
@@ -192,21 +200,21 @@ func (f *Flow) finish(ctx context.Context, r *http.Request, sealed string, store
 		// clocks run behind.
 		first, err := store.UseFlow(ctx, base64.RawURLEncoding.EncodeToString([]byte(o.nonce)), o.expires.Sub(f.now())+time.Hour)
 		if err != nil {
-			return nil, "", fmt.Errorf("pleooauth: recording the finished flow: %w", err)
+			return nil, o.account, fmt.Errorf("pleooauth: recording the finished flow: %w", err)
 		}
 		if !first {
-			return nil, "", fmt.Errorf("%w: another instance finished it already", ErrFlowInvalid)
+			return nil, o.account, fmt.Errorf("%w: another instance finished it already", ErrFlowInvalid)
 		}
 	}
 	tok, err = f.cfg.Exchange(ctx, code, oauth2.VerifierOption(o.verifier))
 	if err != nil {
-		return nil, "", scrubTokenError(err)
+		return nil, o.account, scrubTokenError(err)
 	}
 	return tok, o.account, nil
 }
 
 // verify does everything Finish does before the exchange, and returns the
-// code and the opened value.
+// code and the opened value; the value too with an error, once it opened.
 func (f *Flow) verify(r *http.Request, sealed string) (string, *opened, error) {
 	o, err := f.unseal(sealed)
 	if err != nil {
@@ -214,22 +222,22 @@ func (f *Flow) verify(r *http.Request, sealed string) (string, *opened, error) {
 	}
 	now := f.now()
 	if !now.Before(o.expires) {
-		return "", nil, ErrFlowExpired
+		return "", o, ErrFlowExpired
 	}
 	q := r.URL.Query()
 	got, err := base64.RawURLEncoding.DecodeString(q.Get("state"))
 	if err != nil || subtle.ConstantTimeCompare(got, o.state) != 1 {
-		return "", nil, ErrStateMismatch
+		return "", o, ErrStateMismatch
 	}
 	if !f.markUsed(o.nonce, o.expires, now) {
-		return "", nil, ErrFlowInvalid
+		return "", o, ErrFlowInvalid
 	}
 	if e := q.Get("error"); e != "" {
-		return "", nil, &AuthorizationError{Code: e, Description: q.Get("error_description")}
+		return "", o, &AuthorizationError{Code: e, Description: q.Get("error_description")}
 	}
 	code := q.Get("code")
 	if code == "" {
-		return "", nil, &AuthorizationError{Code: "invalid_request", Description: "the callback has neither code nor error"}
+		return "", o, &AuthorizationError{Code: "invalid_request", Description: "the callback has neither code nor error"}
 	}
 	return code, o, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -72,7 +73,7 @@ func (h *Handlers) Connect() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		account, err := h.account(r)
 		if err != nil {
-			h.fail(w, r, err)
+			h.fail(w, r, err, "")
 			return
 		}
 		authURL, sealed := h.Flow.Start(account)
@@ -116,18 +117,18 @@ func (h *Handlers) Callback() http.Handler {
 		http.SetCookie(w, &http.Cookie{Name: h.cookieName(), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: h.secure()})
 		cookie, err := r.Cookie(h.cookieName())
 		if err != nil {
-			h.fail(w, r, ErrFlowInvalid)
+			h.fail(w, r, fmt.Errorf("%w: the callback came without the flow's cookie", ErrFlowInvalid), "")
 			return
 		}
 		ctx := context.WithValue(r.Context(), oauth2.HTTPClient, h.Manager.HTTPClient())
 		tok, account, err := h.Flow.finish(ctx, r, cookie.Value, h.Manager.store)
 		if err != nil {
-			h.fail(w, r, err)
+			h.fail(w, r, err, account)
 			return
 		}
 		c, err := h.Manager.Complete(r.Context(), tok, account)
 		if err != nil {
-			h.fail(w, r, err)
+			h.fail(w, r, err, account)
 			return
 		}
 		if h.OnConnected == nil {
@@ -138,7 +139,17 @@ func (h *Handlers) Callback() http.Handler {
 	})
 }
 
-func (h *Handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
+// fail logs why connecting failed through the Manager's logger, with the
+// account when it is known (the errors carry no token, code or secret),
+// and answers the request.
+func (h *Handlers) fail(w http.ResponseWriter, r *http.Request, err error, account string) {
+	level := slog.LevelWarn
+	if errors.Is(err, ErrAccessDenied) || errors.Is(err, ErrNoAccount) {
+		level = slog.LevelInfo // an answer, not a failure
+	}
+	if h.Manager != nil {
+		h.Manager.log.Log(r.Context(), level, "pleooauth: connecting failed", "reason", err.Error(), "account", account)
+	}
 	if h.OnError != nil {
 		h.OnError(w, r, err)
 		return

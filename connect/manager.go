@@ -312,9 +312,18 @@ func (m *Manager) Complete(ctx context.Context, tok *oauth2.Token, account strin
 func (m *Manager) Get(ctx context.Context, id string) (*Connection, error) {
 	rec, err := m.store.Get(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, hintID(id, err)
 	}
 	return &rec.Connection, nil
+}
+
+// hintID adds to a missing connection's error, when its ID is a bare
+// UUID, that connection IDs are subject URNs.
+func hintID(id string, err error) error {
+	if !errors.Is(err, ErrNoConnection) || len(id) != 36 || strings.Count(id, "-") != 4 || strings.Trim(strings.ToLower(id), "0123456789abcdef-") != "" {
+		return err
+	}
+	return fmt.Errorf("%w (connection IDs are Pleo subject URNs, such as urn:pleo:company:%s)", err, id)
 }
 
 // List yields the connections q selects, ordered by ID, reading the store a
@@ -566,18 +575,22 @@ type tokenSource struct {
 func (ts *tokenSource) Token() (*oauth2.Token, error) { return ts.m.Token(ts.ctx, ts.id) }
 
 // Client returns an HTTP client that calls Pleo's API as the connection:
-// every request carries a valid access token from [Manager.Token]. It is
-// not oauth2.NewClient, which puts x/oauth2's own ReuseTokenSource in
-// front: that one decides expiry by time.Now and its own margin, so it
-// would hand out a token the Manager (and its clock) already refreshed or
-// found revoked.
+// every request carries a valid access token from [Manager.Token] (called
+// with ctx). A 401 from Pleo's API is handled for the caller: the grant is
+// judged as [Manager.ReportUnauthorized] does, and when that leaves the
+// connection with a newer access token (another instance refreshed, or the
+// token had expired at Pleo), the request is sent once more with it, if
+// it can be replayed (no body, or GetBody set); otherwise the 401 is
+// returned, and the connection's status tells whether it needs
+// reauthorization. It is not oauth2.NewClient, whose ReuseTokenSource
+// decides expiry by time.Now and its own margin.
 func (m *Manager) Client(ctx context.Context, id string) *http.Client {
 	base := m.hc.Transport
 	if base == nil {
 		base = http.DefaultTransport
 	}
 	return &http.Client{
-		Transport: &oauth2.Transport{Source: m.TokenSource(ctx, id), Base: base},
+		Transport: &apiTransport{m: m, ctx: ctx, id: id, base: base},
 		Timeout:   m.hc.Timeout,
 	}
 }

@@ -67,7 +67,7 @@ func (m *Manager) current(ctx context.Context, id, stale string) (*oauth2.Token,
 	for range maxRounds {
 		rec, err := m.store.Get(ctx, id)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, hintID(id, err)
 		}
 		if err := statusError(rec); err != nil {
 			return nil, rec, err
