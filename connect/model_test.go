@@ -268,7 +268,12 @@ func (md *model) logf(format string, args ...any) {
 
 func (md *model) fail(format string, args ...any) {
 	md.t.Helper()
-	md.t.Fatalf("seed %d (replay: PLEOOAUTH_MODEL_SEED=%d): %s\noperation log:\n%s", md.seed, md.seed, fmt.Sprintf(format, args...), strings.Join(md.log, "\n"))
+	var grants []string
+	for _, g := range md.srv.Grants() {
+		grants = append(grants, fmt.Sprintf("grant %d of %s: live %v, revoked %q, explained %q", g.ID, short(g.Subject), g.Live, g.Revoked, md.explained[g.ID]))
+	}
+	md.t.Fatalf("seed %d (replay: PLEOOAUTH_MODEL_SEED=%d): %s\noperation log:\n%s\nPleo's grants:\n%s", md.seed, md.seed, fmt.Sprintf(format, args...),
+		strings.Join(md.log, "\n"), strings.Join(grants, "\n"))
 }
 
 // newInstance starts a process: a Manager on a clock skewed by skew.
@@ -441,6 +446,10 @@ func (s *simStore) Put(ctx context.Context, rec *connect.Record) (*connect.Recor
 	r, err := s.Store.Put(ctx, rec)
 	if err == nil {
 		s.md.checkAccount(prior, r)
+		if g := s.md.grantOf(prior); g != 0 && g != s.md.grantOf(r) {
+			// Complete drops a replaced grant; it does not revoke it.
+			s.md.explained[g] = "replaced by a new grant of the same company"
+		}
 	}
 	if lerr := s.leave("Put"); lerr != nil {
 		return nil, lerr
@@ -742,7 +751,7 @@ func (md *model) apiCall(ctx context.Context, in *instance, c string) {
 // connect runs the flow for account at instance in's Handlers; now and
 // then the browser delivers the callback to a second instance too.
 func (md *model) connect(in *instance, c, account string) {
-	before, newest := md.heldGrant(c), len(md.srv.Grants())
+	newest := len(md.srv.Grants())
 	w := httptest.NewRecorder()
 	start := httptest.NewRequest(http.MethodGet, "/connect", nil)
 	start.Header.Set("X-Account", account)
@@ -778,10 +787,6 @@ func (md *model) connect(in *instance, c, account string) {
 	switch {
 	case ok:
 		md.owner[c] = account
-		if before != 0 && before != md.heldGrant(c) {
-			md.explained[before] = "replaced by a new grant of the same company"
-		}
-		md.explainNew(c, newest, "replaced by a newer grant of the same company")
 		return
 	case strings.Contains(why, connect.ErrConnectedToAnotherAccount.Error()):
 		md.explainNew(c, newest, "refused: the company is connected under another account")
@@ -792,9 +797,6 @@ func (md *model) connect(in *instance, c, account string) {
 	md.explainNew(c, newest, "a connect that failed midway")
 	if rec, err := md.store.Get(md.t.Context(), c); err == nil && rec.Status != connect.StatusDisconnected && rec.Account == account {
 		md.owner[c] = account
-		if before != 0 && before != md.heldGrant(c) {
-			md.explained[before] = "replaced by a new grant of the same company"
-		}
 	}
 }
 
@@ -802,9 +804,18 @@ func (md *model) connect(in *instance, c, account string) {
 // or 0.
 func (md *model) heldGrant(c string) int {
 	rec, err := md.store.Get(md.t.Context(), c)
-	if err != nil || len(rec.Tokens) == 0 {
+	if err != nil {
 		return 0
 	}
+	return md.grantOf(rec)
+}
+
+// grantOf is the grant whose refresh token rec holds, or 0.
+func (md *model) grantOf(rec *connect.Record) int {
+	if rec == nil || len(rec.Tokens) == 0 {
+		return 0
+	}
+	c := rec.ID
 	tok, err := connect.OpenTokens(md.insts[0].m, c, rec.Tokens)
 	if err != nil {
 		return 0
