@@ -154,7 +154,7 @@ func (r *Registration) checkCredentials(creds Credentials) error {
 	case r.IsPublic() && creds.HasSecret():
 		return ErrUnexpectedSecret
 	case !r.IsPublic() && !creds.HasSecret():
-		return fmt.Errorf("%w: token_endpoint_auth_method %s needs the client secret Pleo issued", ErrMissingSecret, r.AuthMethod())
+		return fmt.Errorf("%w: token_endpoint_auth_method %s needs the client secret Pleo issued (CredentialsFromEnv reads it from %s or the file named by %s)", ErrMissingSecret, r.AuthMethod(), EnvClientSecret, EnvClientSecretFile)
 	}
 	return nil
 }

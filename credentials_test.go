@@ -218,3 +218,43 @@ func TestCredentialsFromEnv(t *testing.T) {
 		})
 	}
 }
+
+// TestMissingSecretNamesItsVariables: a confidential client whose
+// credentials came from an environment without a secret is refused with an
+// error naming both variables the secret can come from, as a missing ID
+// names PLEO_CLIENT_ID (issue 17). No error here shows a secret.
+func TestMissingSecretNamesItsVariables(t *testing.T) {
+	for _, k := range []string{EnvClientID, EnvClientSecret, EnvClientSecretFile} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	t.Setenv(EnvClientID, exampleClientID)
+	creds, err := CredentialsFromEnv()
+	require.NoError(t, err, "no secret: credentials as for a public client")
+	require.False(t, creds.HasSecret())
+
+	for _, method := range []AuthMethod{"", AuthClientSecretBasic, AuthClientSecretPost} {
+		r := seedExample()
+		r.TokenEndpointAuthMethod = method
+		_, err = r.OAuth2Config(Staging, creds)
+		require.ErrorIs(t, err, ErrMissingSecret, "%q", method)
+		assert.Contains(t, err.Error(), "PLEO_CLIENT_SECRET ", "%q", method)
+		assert.Contains(t, err.Error(), "PLEO_CLIENT_SECRET_FILE", "%q", method)
+	}
+
+	// The errors around a secret that is there name the variables and
+	// never the value.
+	t.Setenv(EnvClientSecret, exampleClientSecret)
+	creds, err = CredentialsFromEnv()
+	require.NoError(t, err)
+	r := seedExample()
+	r.TokenEndpointAuthMethod = AuthNone
+	r.PKCESupported = true
+	_, err = r.OAuth2Config(Staging, creds)
+	require.ErrorIs(t, err, ErrUnexpectedSecret)
+	assertNoSecret(t, "unexpected secret", err.Error(), exampleClientSecret)
+	t.Setenv(EnvClientSecret, exampleClientSecret+"\n")
+	_, err = CredentialsFromEnv()
+	require.ErrorIs(t, err, ErrInvalidCredentials)
+	assertNoSecret(t, "secret with a newline", err.Error(), exampleClientSecret)
+}

@@ -87,5 +87,6 @@
 //     Pleo names; client_secret_post is accepted because some Pleo pages
 //     send the secret in the body.
 //   - Scopes missing from the catalogue are warnings, not errors: Pleo does
-//     not publish every API's scopes.
+//     not publish every API's scopes; unless within two edits of a
+//     documented scope, which is a likely typo and an error (scope_typo).
 package pleooauth

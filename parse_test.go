@@ -372,7 +372,7 @@ func TestMessagesSayWhatToDo(t *testing.T) {
 		{"privacy_uri for policy_uri", "scope: users:read\npkce_supported: true\nprivacy_uri: https://client.example/p\n", "privacy_uri", RuleUnknownField, `did you mean "policy_uri"?`},
 		{"PKCE Support, as Pleo's form says", "scope: users:read\npkce_supported: true\nPKCE Support: true\n", `"PKCE Support"`, RuleUnknownField, `did you mean "pkce_supported"?`},
 		{"exports:read", "scope: exports:read\npkce_supported: true\n", "scope", RuleUnknownScope, `did you mean "export-jobs:read"?`},
-		{"user:read", "scope: user:read\npkce_supported: true\n", "scope", RuleUnknownScope, `did you mean "users:read"?`},
+		{"user:read", "scope: user:read\npkce_supported: true\n", "scope", RuleScopeTypo, `did you mean "users:read"?`},
 		{"a comma after a scope", "scope: \"user:read, users:write\"\npkce_supported: true\n", "scope", RuleMalformedScope, `scopes are separated by spaces, not commas; did you mean "users:read"?`},
 		{"a contact without a dot in its domain", "scope: users:read\npkce_supported: true\ncontacts: [dev@acme]\n", "contacts[0]", RuleUnqualifiedEmail, `has the domain "acme", which has no dot`},
 	}

@@ -35,6 +35,7 @@ const (
 	RuleDuplicate            Rule = "duplicate"                // a contact, redirect URI or scope is listed twice
 	RuleMalformedScope       Rule = "malformed_scope"          // a scope is not resource:permission
 	RuleUnknownScope         Rule = "unknown_scope"            // a scope is not in the catalogue
+	RuleScopeTypo            Rule = "scope_typo"               // a scope not in the catalogue is within two edits of a documented one
 	RuleUnconfirmedScope     Rule = "unconfirmed_scope"        // a scope is not confirmed by Pleo's documentation
 	RuleLegacyScope          Rule = "legacy_scope"             // a scope seen only on older Pleo pages
 	RuleTestScope            Rule = "test_scope_in_production" // test:test in a Production registration
@@ -86,6 +87,7 @@ var severities = map[Rule]severity{
 	RuleDuplicate:            isError,
 	RuleMalformedScope:       isError,
 	RuleUnknownScope:         isWarning,
+	RuleScopeTypo:            isError,
 	RuleUnconfirmedScope:     isWarning,
 	RuleLegacyScope:          isWarning,
 	RuleTestScope:            isWarning,

@@ -47,5 +47,7 @@ func TestRuleWarning(t *testing.T) {
 	assert.True(t, RulePKCERecommended.Warning())
 	assert.False(t, RuleRequired.Warning())
 	assert.False(t, RuleSyntaxError.Warning())
+	assert.False(t, RuleScopeTypo.Warning(), "a likely typo of a documented scope is an error")
+	assert.True(t, RuleUnknownScope.Warning())
 	assert.False(t, Rule("no_such_rule").Warning())
 }

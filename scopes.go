@@ -146,7 +146,8 @@ func KnownScopes() []ScopeInfo {
 // LookupScope returns the catalogue entry for s, and whether there is one.
 // A scope missing from the catalogue may still exist: Pleo does not publish
 // every API's scopes, so a registration using one gets a warning, not an
-// error.
+// error, unless it is within two edits of a documented scope, and so
+// likely a typo of it ([RuleScopeTypo]).
 func LookupScope(s Scope) (ScopeInfo, bool) {
 	i, ok := catalogueIndex[s]
 	if !ok {
@@ -202,24 +203,74 @@ func scopePart(s string) bool {
 	return true
 }
 
-// scopeNames is the catalogue's scopes as strings, for suggestions, and
-// documentedNames those of them Pleo documents.
-var scopeNames, documentedNames = func() (all, documented []string) {
+// The catalogue's scopes as strings, for suggestions, in catalogue order
+// and by how sure the catalogue is of them: documentedNames those Pleo
+// documents, currentNames the rest that are not legacy (the Staging
+// placeholder and the unconfirmed), legacyNames those seen only on older
+// Pleo pages.
+var documentedNames, currentNames, legacyNames = func() (documented, current, legacy []string) {
 	for _, s := range catalogue {
-		all = append(all, string(s.Scope))
-		if s.Status == ScopeDocumented {
+		switch s.Status {
+		case ScopeDocumented:
 			documented = append(documented, string(s.Scope))
+		case ScopeLegacy:
+			legacy = append(legacy, string(s.Scope))
+		default:
+			current = append(current, string(s.Scope))
 		}
 	}
-	return all, documented
+	return documented, current, legacy
 }()
 
+// maxScopeTypoEdits is the most edits (see [suggest.Distance]) between a
+// scope missing from the catalogue and a documented one for the first to
+// count as a typo of the second: an error, not an unknown_scope warning.
+// Two edits cover a letter missed, doubled or mistyped, and two letters
+// swapped ("users:raed"), and stop short of another word: no scope Pleo
+// documents is within two edits of another one.
+const maxScopeTypoEdits = 2
+
+// likelyScopeTypo returns the documented scope tok is a likely typo of, and
+// whether there is one: the documented scope fewest edits from tok, if
+// that is at most maxScopeTypoEdits, the first in catalogue order of those
+// equally close. tok is a well-formed scope missing from the catalogue.
+func likelyScopeTypo(tok string) (string, bool) {
+	best, bestDist := "", maxScopeTypoEdits+1
+	for _, name := range documentedNames {
+		// The length difference is a lower bound on the distance: skip
+		// long tokens without the quadratic comparison.
+		if abs(len(tok)-len(name)) > maxScopeTypoEdits {
+			continue
+		}
+		if d := suggest.Distance(tok, name); d < bestDist {
+			best, bestDist = name, d
+		}
+	}
+	return best, best != ""
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
+
 // suggestScope returns the scope a mistyped one most likely meant, or "".
-// A documented scope is preferred to a legacy or unconfirmed one: first
-// the closest documented scope, then a documented scope with the same
-// permission whose resource starts with the typed resource's stem
-// ("exports:read" finds export-jobs:read, not the legacy export:read), and
-// only then the closest of the whole catalogue.
+// It tries, in this order, and returns the first it finds:
+//
+//  1. the documented scope fewest edits from tok, within [suggest.Closest]'s
+//     reach (a third of tok's length, at least 1 and at most 3 edits);
+//  2. a documented scope with the same permission whose resource starts
+//     with the typed resource's stem ("exports:read" finds
+//     export-jobs:read, not the legacy export:read);
+//  3. the closest of the other current scopes (the Staging placeholder and
+//     the unconfirmed), within the same reach;
+//  4. the closest legacy scope, within the same reach.
+//
+// So a documented scope is preferred to any other, and a legacy scope comes
+// last, even when it is closer. Within a step, fewer edits win, and of
+// scopes equally close the first in catalogue order.
 func suggestScope(tok string) string {
 	tok = strings.Trim(tok, ",;")
 	if c := suggest.Closest(tok, documentedNames); c != "" {
@@ -234,13 +285,22 @@ func suggestScope(tok string) string {
 			}
 		}
 	}
-	return suggest.Closest(tok, scopeNames)
+	if c := suggest.Closest(tok, currentNames); c != "" {
+		return c
+	}
+	return suggest.Closest(tok, legacyNames)
 }
 
-// didYouMeanScope formats suggestScope's answer as the end of a message.
+// didYouMeanScope formats suggestScope's answer as the end of a message,
+// saying so when the scope it suggests is legacy, which draws a warning of
+// its own.
 func didYouMeanScope(tok string) string {
-	if c := suggestScope(tok); c != "" && c != tok {
-		return `; did you mean "` + c + `"?`
+	c := suggestScope(tok)
+	if c == "" || c == tok {
+		return ""
 	}
-	return ""
+	if info, _ := LookupScope(Scope(c)); info.Status == ScopeLegacy {
+		return `; did you mean "` + c + `" (a legacy scope, which may no longer be granted)?`
+	}
+	return `; did you mean "` + c + `"?`
 }

@@ -1,7 +1,10 @@
 package pleooauth
 
 import (
+	"strings"
 	"testing"
+
+	"github.com/partnerkit/pleooauth/internal/suggest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -83,4 +86,50 @@ func TestRegistrationScopesSkipsMalformed(t *testing.T) {
 	r := seedExample()
 	r.Scope = "users:read users.write export-jobs:read"
 	assert.Equal(t, []Scope{ScopeUsersRead, ScopeExportJobsRead}, r.Scopes())
+}
+
+// TestDocumentedScopesAreNoTyposOfEachOther: maxScopeTypoEdits stops short
+// of another documented scope, so no documented scope would be called a
+// typo of another.
+func TestDocumentedScopesAreNoTyposOfEachOther(t *testing.T) {
+	t.Parallel()
+	for i, a := range documentedNames {
+		for _, b := range documentedNames[i+1:] {
+			assert.Greater(t, suggest.Distance(a, b), maxScopeTypoEdits, "%s and %s", a, b)
+		}
+	}
+}
+
+// TestSuggestScopeOrder: suggestScope's steps, in order (see its doc), and
+// its ties.
+func TestSuggestScopeOrder(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ in, want string }{
+		{"users:raed", "users:read"},              // step 1
+		{"export-itobs:read", "export-jobs:read"}, // step 1, tie of 2 and 2 edits: catalogue order
+		{"export-jx:read", "export-jobs:read"},    // step 1, tie of 3 and 3 edits with the legacy export:read
+		{"export-j:read", "export-jobs:read"},     // step 1 at 3 edits beats the legacy export:read at 2
+		{"exports:write", "export-jobs:write"},    // step 2, the stem
+		{"tag-grups:read", "tag-groups:read"},     // step 3
+		{"tag-groupe:read", "tag-groups:read"},    // step 3, tie of 1 and 1 edit with tag-group:read: catalogue order
+		{"test:tset", "test:test"},                // step 3
+		{"export:raed", "export:read"},            // step 4
+		{"expenses:raed", "expense:read"},         // step 4 (no documented scope is near)
+		{"payments:read", ""},                     // none
+		{"Users.Read", "users:read"},              // malformed entries too
+	} {
+		assert.Equal(t, tt.want, suggestScope(tt.in), tt.in)
+		meant, typo := likelyScopeTypo(tt.in)
+		if typo {
+			assert.Equal(t, tt.want, meant, "a typo's suggestion is step 1's: %s", tt.in)
+		}
+	}
+	for in, want := range map[string]bool{
+		"users:raed": true, "user:read": true, "export-itobs:read": true,
+		"export-jx:read": false, "export:raed": false, "expenses:raed": false, "test:tset": false, "tag-grups:read": false,
+		"users:read" + strings.Repeat("x", 1000): false,
+	} {
+		_, typo := likelyScopeTypo(in)
+		assert.Equal(t, want, typo, in)
+	}
 }

@@ -325,6 +325,14 @@ func (c *checker) scope(raw string) {
 		info, known := LookupScope(Scope(tok))
 		switch {
 		case !known:
+			// A scope Pleo does not publish may exist, so an unknown scope is a
+			// warning; but one within two edits of a documented scope is far
+			// more likely that scope mistyped, which Pleo would not grant:
+			// an error, in both environments.
+			if meant, typo := likelyScopeTypo(tok); typo {
+				c.add(f, RuleScopeTypo, "entry %q is not a scope Pleo documents and is likely a typo; did you mean %q?", tok, meant)
+				break
+			}
 			c.add(f, RuleUnknownScope, "entry %q is not a scope Pleo documents; check the scope pages of the APIs you call%s", tok, didYouMeanScope(tok))
 		case info.Status == ScopeUnconfirmed:
 			c.add(f, RuleUnconfirmedScope, "entry %q is seen only in third-party code, not in Pleo's documentation; confirm it with your Pleo Partner Manager", tok)

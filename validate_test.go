@@ -111,7 +111,8 @@ func TestRules(t *testing.T) {
 		{name: "scope tab separated", mutate: func(r *Registration) { r.Scope = "users:read\tusers:write" }, field: "scope", rule: RuleMalformedScope},
 		{name: "scope two colons", mutate: func(r *Registration) { r.Scope = "users:read:all" }, field: "scope", rule: RuleMalformedScope},
 		{name: "scope duplicate", mutate: func(r *Registration) { r.Scope = "users:read users:read" }, field: "scope", rule: RuleDuplicate},
-		{name: "scope unknown", mutate: func(r *Registration) { r.Scope = "user:read" }, field: "scope", rule: RuleUnknownScope, sev: isWarning, says: `did you mean "users:read"`},
+		{name: "scope typo", mutate: func(r *Registration) { r.Scope = "user:read" }, field: "scope", rule: RuleScopeTypo, says: `did you mean "users:read"`},
+		{name: "scope unknown", mutate: func(r *Registration) { r.Scope = "payments:read" }, field: "scope", rule: RuleUnknownScope, sev: isWarning, says: "check the scope pages"},
 		{name: "scope unconfirmed", mutate: func(r *Registration) { r.Scope = "tag-groups:read" }, field: "scope", rule: RuleUnconfirmedScope, sev: isWarning},
 		{name: "scope legacy", mutate: func(r *Registration) { r.Scope = "export:read" }, field: "scope", rule: RuleLegacyScope, sev: isWarning},
 		{name: "scope test:test in production", envs: []Environment{Production}, mutate: func(r *Registration) { r.Scope = "test:test" }, field: "scope", rule: RuleTestScope, sev: isWarning},
@@ -526,4 +527,87 @@ func rulesOf(findings []FieldError) []Rule {
 		out = append(out, f.Rule)
 	}
 	return out
+}
+
+// TestScopeTypos: an unknown scope within two edits of a documented one is
+// an error in both environments, and its message names the field, the
+// entry and the documented scope meant; a scope farther from every
+// documented one stays an unknown_scope warning, as before. Suggestions
+// prefer documented scopes to legacy ones (issue 17).
+func TestScopeTypos(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		scope string
+		rule  Rule
+		msg   string // the whole message
+	}{
+		// Within two edits of a documented scope: an error.
+		{"two letters swapped", "users:raed", RuleScopeTypo,
+			`scope entry "users:raed" is not a scope Pleo documents and is likely a typo; did you mean "users:read"?`},
+		{"a letter missing", "user:read", RuleScopeTypo,
+			`scope entry "user:read" is not a scope Pleo documents and is likely a typo; did you mean "users:read"?`},
+		{"a letter wrong", "vendors:wrute", RuleScopeTypo,
+			`scope entry "vendors:wrute" is not a scope Pleo documents and is likely a typo; did you mean "vendors:write"?`},
+		{"singular export job", "export-job:write", RuleScopeTypo,
+			`scope entry "export-job:write" is not a scope Pleo documents and is likely a typo; did you mean "export-jobs:write"?`},
+		// Two edits from export-jobs:read and from export-items:read: the
+		// tie goes to the one listed first in the catalogue.
+		{"a tie between two documented scopes", "export-itobs:read", RuleScopeTypo,
+			`scope entry "export-itobs:read" is not a scope Pleo documents and is likely a typo; did you mean "export-jobs:read"?`},
+
+		// Within two edits of a legacy scope only: not a typo of a
+		// documented scope, so the warning stays, and the suggestion says
+		// the scope it names is legacy, so that taking it is no surprise.
+		{"near a legacy scope only", "export:raed", RuleUnknownScope,
+			`scope entry "export:raed" is not a scope Pleo documents; check the scope pages of the APIs you call; did you mean "export:read" (a legacy scope, which may no longer be granted)?`},
+		// Three edits from the legacy expense:read; nothing documented is
+		// near (the catalogue has no expenses:read).
+		{"expenses:raed", "expenses:raed", RuleUnknownScope,
+			`scope entry "expenses:raed" is not a scope Pleo documents; check the scope pages of the APIs you call; did you mean "expense:read" (a legacy scope, which may no longer be granted)?`},
+		// Three edits from both export-jobs:read and the legacy
+		// export:read: the documented scope is suggested.
+		{"a tie between documented and legacy", "export-jx:read", RuleUnknownScope,
+			`scope entry "export-jx:read" is not a scope Pleo documents; check the scope pages of the APIs you call; did you mean "export-jobs:read"?`},
+		// Two edits from the legacy export:read, three from
+		// export-jobs:read: the documented scope still comes first.
+		{"legacy nearer than documented", "export-j:read", RuleUnknownScope,
+			`scope entry "export-j:read" is not a scope Pleo documents; check the scope pages of the APIs you call; did you mean "export-jobs:read"?`},
+
+		// Far from every documented scope: today's warning, unchanged.
+		{"far, no suggestion", "payments:read", RuleUnknownScope,
+			`scope entry "payments:read" is not a scope Pleo documents; check the scope pages of the APIs you call`},
+		{"far, a documented scope by its stem", "exports:read", RuleUnknownScope,
+			`scope entry "exports:read" is not a scope Pleo documents; check the scope pages of the APIs you call; did you mean "export-jobs:read"?`},
+		{"far, near an unconfirmed scope", "tag-grups:read", RuleUnknownScope,
+			`scope entry "tag-grups:read" is not a scope Pleo documents; check the scope pages of the APIs you call; did you mean "tag-groups:read"?`},
+		// Pleo: "test:test and any similar value will work" in Staging.
+		{"near the staging placeholder", "test:tset", RuleUnknownScope,
+			`scope entry "test:tset" is not a scope Pleo documents; check the scope pages of the APIs you call; did you mean "test:test"?`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			for _, env := range environments {
+				r := complete()
+				r.Scope = "users:read " + tt.scope
+				report := r.Check(env)
+				found, other := report.Errors, report.Warnings
+				if tt.rule.Warning() {
+					found, other = other, found
+				}
+				assert.Empty(t, other, "%s: the other severity should be empty", env)
+				require.Len(t, found, 1, "%s: exactly one finding: %v", env, rules(found))
+				assert.Equal(t, FieldError{Field: "scope", Rule: tt.rule, Message: tt.msg}, found[0], "%s", env)
+
+				err := r.Validate(env)
+				if tt.rule.Warning() {
+					assert.NoError(t, err, "%s", env)
+					continue
+				}
+				require.ErrorIs(t, err, ErrInvalidRegistration, "%s", env)
+				assert.Contains(t, err.Error(), tt.msg, "%s", env)
+			}
+		})
+	}
 }

@@ -178,6 +178,7 @@ func TestValidateJSONMatchesTheLibraryOrder(t *testing.T) {
 		"redirect_uris[0]:fragment",
 		"redirect_uris[1]:https_required",
 		"scope:malformed_scope",
+		"scope:scope_typo",
 		"pkce_supported:pkce_required",
 	}, got)
 }

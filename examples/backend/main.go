@@ -178,8 +178,14 @@ func serve(ctx context.Context, registrationFile, addr, dbFile, pleoAddr string)
 
 // openStore opens PostgreSQL when DATABASE_URL is set, SQLite otherwise,
 // and returns the store and the database the app keeps its accounts in.
+// A DATABASE_URL set but empty is refused: it is a PostgreSQL URL gone
+// missing, and neither pgx's defaults nor a SQLite file of this instance's
+// own is what was meant.
 func openStore(ctx context.Context, dbFile string) (connect.Store, *sql.DB, error) {
-	if dsn := os.Getenv("DATABASE_URL"); dsn != "" {
+	if dsn, set := os.LookupEnv("DATABASE_URL"); set {
+		if strings.TrimSpace(dsn) == "" {
+			return nil, nil, errors.New("DATABASE_URL is set but empty: set it to a PostgreSQL URL (postgres://user:password@host:5432/dbname), or unset it to keep connections in the SQLite file")
+		}
 		pool, err := pgxpool.New(ctx, dsn)
 		if err != nil {
 			return nil, nil, err

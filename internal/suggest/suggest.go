@@ -61,6 +61,14 @@ func Normalize(s string) string {
 	return b.String()
 }
 
+// Distance is the number of edits between a and b as [Closest] counts
+// them: the Levenshtein distance, by bytes, between [Normalize] of each.
+// An edit inserts, deletes or replaces one byte, so two neighbours swapped
+// ("raed" for "read") are two edits.
+func Distance(a, b string) int {
+	return editDistance(Normalize(a), Normalize(b))
+}
+
 // editDistance is the Levenshtein distance between a and b, by bytes.
 func editDistance(a, b string) int {
 	prev := make([]int, len(b)+1)
