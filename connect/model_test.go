@@ -51,6 +51,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,36 +113,54 @@ func TestModelMemory(t *testing.T) {
 
 func TestModelSQLite(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	var i int
-	runModel(t, modelSchedules(t, 150)/5, func(t *testing.T, now func() time.Time) (connect.Store, func()) {
-		i++
-		path := filepath.Join(dir, fmt.Sprintf("model-%d.db", i))
-		s, err := sqlitestore.Open(t.Context(), path, sqlitestore.WithClock(now))
-		require.NoError(t, err)
+	var now scheduleClock
+	s, err := sqlitestore.Open(t.Context(), filepath.Join(t.TempDir(), "model.db"), sqlitestore.WithClock(now.Now))
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	runModel(t, modelSchedules(t, 150)/5, func(t *testing.T, clock func() time.Time) (connect.Store, func()) {
+		now.set(clock)
 		return s, func() {
-			s.Close()
-			for _, suffix := range []string{"", "-wal", "-shm"} {
-				_ = os.Remove(path + suffix)
-			}
+			_, err := s.DB().ExecContext(context.Background(), `DELETE FROM pleooauth_connections; DELETE FROM pleooauth_flows`)
+			require.NoError(t, err)
 		}
 	})
 }
 
 func TestModelPostgres(t *testing.T) {
 	t.Parallel()
-	dsn := pgtest.Database(t)
-	pool, err := pgxpool.New(t.Context(), dsn)
+	cfg, err := pgxpool.ParseConfig(pgtest.Database(t))
+	require.NoError(t, err)
+	// The schedules check the protocol, not durability: commits need not
+	// wait for the disk.
+	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	runModel(t, modelSchedules(t, 150)/5, func(t *testing.T, now func() time.Time) (connect.Store, func()) {
-		s, err := pgstore.New(t.Context(), pool, pgstore.WithClock(now))
-		require.NoError(t, err)
+	var now scheduleClock
+	s, err := pgstore.New(t.Context(), pool, pgstore.WithClock(now.Now))
+	require.NoError(t, err)
+	runModel(t, modelSchedules(t, 150)/5, func(t *testing.T, clock func() time.Time) (connect.Store, func()) {
+		now.set(clock)
 		return s, func() {
 			_, err := pool.Exec(context.Background(), `TRUNCATE pleooauth_connections, pleooauth_flows`)
 			require.NoError(t, err)
 		}
 	})
+}
+
+// scheduleClock is the clock of whichever schedule runs now, for a store
+// opened once and emptied between schedules.
+type scheduleClock struct {
+	now atomic.Pointer[func() time.Time]
+}
+
+func (c *scheduleClock) set(now func() time.Time) { c.now.Store(&now) }
+
+func (c *scheduleClock) Now() time.Time {
+	if p := c.now.Load(); p != nil {
+		return (*p)()
+	}
+	return time.Now()
 }
 
 // simClock is the schedule's one clock. Advancing it first lets the fake
