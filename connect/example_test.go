@@ -3,6 +3,7 @@ package connect_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -36,15 +37,23 @@ func Example() {
 		return
 	}
 
-	key := make([]byte, 32) // in a backend: kept in a secret store, shared by every instance
-	_, _ = rand.Read(key)
-	mgr, err := connect.NewManager(cfg, connect.NewMemoryStore(), connect.WithKeys(key),
+	// The keys: one setting, shared by every instance and kept in a secret
+	// store (PLEO_KEYS=$(openssl rand -base64 32)). ParseKeys derives the
+	// token keys and the flow key from it, never the same key for both.
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	keys, err := connect.ParseKeys(base64.StdEncoding.EncodeToString(secret)) // in a backend: os.Getenv("PLEO_KEYS")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	mgr, err := connect.NewManager(cfg, connect.NewMemoryStore(), connect.WithKeys(keys.Token()...),
 		connect.WithHTTPClient(pleo.Client()), connect.WithIntrospectionURL(pleo.IntrospectionURL()), connect.WithAPIBaseURL(pleo.URL))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	flow, err := connect.NewFlow(cfg, key)
+	flow, err := connect.NewFlow(cfg, keys.Flow())
 	if err != nil {
 		fmt.Println(err)
 		return
