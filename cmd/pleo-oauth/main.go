@@ -1,17 +1,20 @@
 // Command pleo-oauth checks a Pleo OAuth 2.0 client registration kept in a
 // partner's repository, the way Pleo will, and prints what to type into
 // Pleo's Developer Partner Registration form. Its commands are validate,
-// form, scopes, logo, demo and login; 'pleo-oauth help' prints their usage
-// and 'pleo-oauth help COMMAND' a command's flags. The usage is written
-// once, in the command list, and the README's copy is tested against it.
+// form, scopes, logo, demo, login and fake; 'pleo-oauth help' prints their
+// usage and 'pleo-oauth help COMMAND' a command's flags. The usage is
+// written once, in the command list, and the README's copy is tested
+// against it.
 //
 // validate exits 0 when every file is valid (warnings allowed unless
 // --strict), 1 when any has errors (or warnings, with --strict), and 2 on
 // a usage error, an unreadable file, or input that is not JSON or YAML.
-// It never reads, prints or stores a client secret.
+// It never reads, prints or stores a client secret. fake prints one: the
+// secret it makes up for its own fake Pleo, which works nowhere else.
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -52,6 +55,7 @@ type cli struct {
 	loginHTTPClient *http.Client     // login: the token endpoint's client; nil for http.DefaultClient
 	logoClient      *http.Client     // logo: fetches a logo by URL
 	logoTimeout     time.Duration    // logo: how long a fetch may take
+	fakeContext     context.Context  // fake: serves until it is done, or SIGINT or SIGTERM; nil for context.Background()
 }
 
 // newCLI is the command as a user runs it, on these streams.
@@ -82,6 +86,7 @@ func commands() []command {
 		{"logo", "FILE|URL", "check that a logo image is square (1:1)", runLogo},
 		{"demo", "", "run the whole OAuth path against a fake Pleo, in this process", runDemo},
 		{"login", "--env staging --registration FILE [--out FILE] [--timeout D] [--no-browser]", "authorise against Pleo's Staging from this machine and save the tokens", runLogin},
+		{"fake", "--registration FILE [--addr HOST:PORT]", "serve a fake Pleo for an app on this machine until interrupted", runFake},
 	}
 }
 

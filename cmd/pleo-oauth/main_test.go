@@ -105,6 +105,11 @@ func TestGolden(t *testing.T) {
 		{"logo-missing", "", []string{"logo", "testdata/nope.png"}, 2},
 		{"logo-http-url", "", []string{"logo", "http://client.example/logo.png"}, 2},
 		{"logo-no-argument", "", []string{"logo"}, 2},
+		// fake (its serving is tested in fake_test.go)
+		{"fake-help", "", []string{"fake", "-h"}, 0},
+		{"fake-no-registration", "", []string{"fake"}, 2},
+		{"fake-with-secret", "", []string{"fake", "--registration", "testdata/with-secret.yaml"}, 1},
+		{"fake-bad-addr", "", []string{"fake", "--registration", seed, "--addr", "localhost"}, 2},
 		// the command itself
 		{"no-arguments", "", nil, 2},
 		{"help", "", []string{"--help"}, 0},
