@@ -80,4 +80,11 @@
 // or hold a request to process it later ([Server.ProcessLate]).
 // [Server.Grants] and [Server.Lookup] tell what the server knows of each
 // grant and token, to check a client's claims against.
+//
+// Redirect URIs are matched exactly, port included. For an app under test
+// served by httptest on a random port, make its listener first
+// (httptest.NewUnstartedServer), register http://127.0.0.1:<that
+// port>/<callback path> in the Registration, start this server, then start
+// the app. The command "pleo-oauth fake --registration FILE" runs the same
+// server as a process of its own, beside an app.
 package pleooauthtest
