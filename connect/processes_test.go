@@ -3,24 +3,31 @@ package connect_test
 // The refresh contract across processes: several OS processes (this test
 // binary, run again as a helper) share one store and refresh hundreds of
 // short-lived connections at once while one of them is killed with
-// SIGKILL every few seconds. Pleo's record must show no refresh token
-// presented twice, and every grant must be alive but those whose refresh
-// Pleo answered after the killed process sent it and before it saved the
-// answer.
+// SIGKILL every few seconds. The test asserts safety only, never speed (a
+// loaded or small machine refreshes less, and that is no failure): Pleo's
+// record must show no refresh token or code presented twice, and every
+// connection must end alive, with a token Pleo's API accepts, or lost in a
+// way the run explains: a refresh Pleo answered whose answer never got
+// saved (its process killed, or its answer lost to a time-out), found so
+// by the protocol and not by reuse.
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	crand "crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,7 +44,6 @@ import (
 	"github.com/partnerkit/pleooauth/internal/examplereg"
 	"github.com/partnerkit/pleooauth/internal/pgtest"
 	"github.com/partnerkit/pleooauth/pleooauthtest"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 )
@@ -67,6 +73,65 @@ const (
 	processClientID   = "process-test-client"
 )
 
+// The test's own bounds, from the protocol's: none of them is a speed the
+// machine must reach, only how long something may take before the test
+// gives up on it, generous for a loaded 2-core machine under -race.
+const (
+	// processSettle is how long, once every helper has exited, a
+	// connection takes at most to be decidable: a dead helper's lease runs
+	// out, its refresh's quarantine passes, and settling introspects and
+	// refreshes, a request timeout each.
+	processSettle = processLease + processQuarantine + 2*processTimeout
+	// processSettleBudget bounds the final check of every connection:
+	// many times processSettle, as each of its own refreshes whose answer
+	// a loaded machine loses starts another quarantine.
+	processSettleBudget = 10 * processSettle
+	// processFinalCap bounds the final check however it goes, so that a
+	// run ends with the test's own message well before go test's timeout.
+	processFinalCap = 5 * time.Minute
+	// processStartBudget is how long a helper keeps trying to start (open
+	// the store, list the connections) while the others keep the store
+	// busy, as a deployment restarts an instance that failed to start.
+	processStartBudget = time.Minute
+	// processExitBudget is how long after its time is up a helper may take
+	// to exit: a worker's last Token call (5 s) and a write that must land
+	// (connect's write budget, a minute), with room to spare.
+	processExitBudget = 2 * time.Minute
+	// processFirstKill is when the first kill comes at the latest, however
+	// little the helpers have done by then: every run kills.
+	processFirstKill = 1500 * time.Millisecond
+)
+
+// processUnknown is what a Manager logs when a refresh's outcome is
+// unknown (sent, and no usable answer: a time-out, a dropped connection):
+// Pleo may have rotated the refresh token, so a live process can lose a
+// grant this way too, which a loaded machine makes likelier. Helpers print
+// each one, so that the test counts them even in a helper killed later.
+const processUnknown = "pleooauth: refresh outcome unknown"
+
+// unknownOutcomes is a slog handler that calls seen for every refresh
+// whose outcome was unknown.
+type unknownOutcomes struct{ seen func(id string) }
+
+func (h unknownOutcomes) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+
+func (h unknownOutcomes) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == processUnknown {
+		id := ""
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "connection" {
+				id = a.Value.String()
+			}
+			return id == ""
+		})
+		h.seen(id)
+	}
+	return nil
+}
+
+func (h unknownOutcomes) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h unknownOutcomes) WithGroup(string) slog.Handler      { return h }
+
 func TestMain(m *testing.M) {
 	if os.Getenv(envChild) == "1" {
 		os.Exit(processChild())
@@ -89,12 +154,12 @@ func processConfig(serverURL, secret string) (*oauth2.Config, error) {
 	}))
 }
 
-func processManager(cfg *oauth2.Config, serverURL string, store connect.Store, key []byte) (*connect.Manager, error) {
-	return connect.NewManager(cfg, store, connect.WithKeys(key),
+func processManager(cfg *oauth2.Config, serverURL string, store connect.Store, key []byte, opts ...connect.Option) (*connect.Manager, error) {
+	return connect.NewManager(cfg, store, append([]connect.Option{connect.WithKeys(key),
 		connect.WithHTTPClient(&http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}),
-		connect.WithIntrospectionURL(serverURL+pleooauthtest.IntrospectPath), connect.WithAPIBaseURL(serverURL),
+		connect.WithIntrospectionURL(serverURL + pleooauthtest.IntrospectPath), connect.WithAPIBaseURL(serverURL),
 		connect.WithExpiryDelta(processDelta), connect.WithLeaseTTL(processLease), connect.WithRefreshTimeout(processTimeout),
-		connect.WithQuarantine(processQuarantine))
+		connect.WithQuarantine(processQuarantine)}, opts...)...)
 }
 
 func openProcessStore(ctx context.Context, spec string) (connect.Store, func(), error) {
@@ -117,10 +182,15 @@ func openProcessStore(ctx context.Context, spec string) (connect.Store, func(), 
 	return nil, nil, fmt.Errorf("unknown store %q", spec)
 }
 
-// childReport is what a helper prints when its time is up.
+// childReport is what a helper prints when its time is up: what its
+// workers' Token calls answered.
 type childReport struct {
-	Tokens, Reauth, Other int
+	Tokens, Reauth, Pending, Other int
 }
+
+// A helper's standard output: a line "unknown ID" for every refresh
+// whose outcome was unknown, as it happens, then its childReport as JSON.
+const unknownLine = "unknown "
 
 // processChild is a helper process: workers asking for random
 // connections' tokens until the duration ends.
@@ -136,28 +206,37 @@ func processChild() int {
 	if err != nil {
 		return fail(err)
 	}
-	store, closeStore, err := openProcessStore(ctx, os.Getenv(envStore))
-	if err != nil {
-		return fail(err)
-	}
-	defer closeStore()
 	cfg, err := processConfig(server, secret)
 	if err != nil {
 		return fail(err)
 	}
-	m, err := processManager(cfg, server, store, key)
-	if err != nil {
-		return fail(err)
-	}
+	var outMu sync.Mutex
+	logger := slog.New(unknownOutcomes{seen: func(id string) {
+		outMu.Lock()
+		defer outMu.Unlock()
+		fmt.Fprintln(os.Stdout, unknownLine+id) // unbuffered: in the pipe before any kill
+	}})
+	// Starting can meet a store kept busy by the other helpers on a loaded
+	// machine: it is tried again for a while, as a deployment restarts an
+	// instance that failed to start; an error that lasts fails the helper.
+	var m *connect.Manager
 	var ids []string
-	for c, err := range m.List(ctx, connect.Query{AllAccounts: true, Limit: 500}) {
-		if err != nil {
-			return fail(err)
+	startBy := time.Now().Add(processStartBudget)
+	for {
+		var closeStore func()
+		m, ids, closeStore, err = startProcessChild(ctx, cfg, server, key, logger)
+		if err == nil {
+			defer closeStore()
+			break
 		}
-		ids = append(ids, c.ID)
+		if time.Now().After(startBy) {
+			return fail(fmt.Errorf("starting for %s: %w", processStartBudget, err))
+		}
+		fmt.Fprintln(os.Stderr, "helper: starting:", err, "(trying again)")
+		time.Sleep(time.Second)
 	}
 	deadline := time.Now().Add(d)
-	var tokens, reauth, other atomic.Int64
+	var tokens, reauth, pending, other atomic.Int64
 	var wg sync.WaitGroup
 	// In a sweep, every connection once, in an order of this process's own.
 	var next atomic.Int64
@@ -185,6 +264,8 @@ func processChild() int {
 					tokens.Add(1)
 				case errors.Is(err, connect.ErrReauthorizationRequired):
 					reauth.Add(1)
+				case errors.Is(err, connect.ErrRefreshPending):
+					pending.Add(1)
 				default:
 					other.Add(1)
 				}
@@ -195,12 +276,51 @@ func processChild() int {
 		})
 	}
 	wg.Wait()
-	_ = json.NewEncoder(os.Stdout).Encode(childReport{Tokens: int(tokens.Load()), Reauth: int(reauth.Load()), Other: int(other.Load())})
+	outMu.Lock()
+	defer outMu.Unlock()
+	if err := json.NewEncoder(os.Stdout).Encode(childReport{Tokens: int(tokens.Load()), Reauth: int(reauth.Load()),
+		Pending: int(pending.Load()), Other: int(other.Load())}); err != nil {
+		return fail(err)
+	}
 	return 0
 }
 
+// startProcessChild opens the store, makes the helper's Manager and lists
+// every connection.
+func startProcessChild(ctx context.Context, cfg *oauth2.Config, server string, key []byte, logger *slog.Logger) (*connect.Manager, []string, func(), error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	store, closeStore, err := openProcessStore(ctx, os.Getenv(envStore))
+	if err != nil {
+		if closeStore != nil {
+			closeStore()
+		}
+		return nil, nil, nil, err
+	}
+	m, err := processManager(cfg, server, store, key, connect.WithLogger(logger))
+	if err != nil {
+		closeStore()
+		return nil, nil, nil, err
+	}
+	var ids []string
+	for c, err := range m.List(ctx, connect.Query{AllAccounts: true, Limit: 500}) {
+		if err != nil {
+			closeStore()
+			return nil, nil, nil, fmt.Errorf("listing the connections: %w", err)
+		}
+		ids = append(ids, c.ID)
+	}
+	if len(ids) == 0 {
+		closeStore()
+		return nil, nil, nil, errors.New("the store lists no connection")
+	}
+	return m, ids, closeStore, nil
+}
+
 // runProcesses is the test: procs helpers over the store spec for d, one
-// killed and started again every few seconds.
+// killed and started again every few seconds; then every connection is
+// judged against the fake Pleo's ground truth. It asserts safety, never
+// throughput: how much gets refreshed is logged.
 func runProcesses(t *testing.T, spec string, procs, conns int, d time.Duration) {
 	ctx := t.Context()
 	secret := "process-test-secret-0123456789"
@@ -217,89 +337,241 @@ func runProcesses(t *testing.T, spec string, procs, conns int, d time.Duration) 
 	store, closeStore, err := openProcessStore(ctx, spec)
 	require.NoError(t, err)
 	t.Cleanup(closeStore)
-	m, err := processManager(cfg, srv.URL, store, key)
+	var parentUnknown atomic.Int64
+	m, err := processManager(cfg, srv.URL, store, key,
+		connect.WithLogger(slog.New(unknownOutcomes{seen: func(string) { parentUnknown.Add(1) }})))
 	require.NoError(t, err)
 
 	connectMany(t, srv, cfg, key, conns, m.Complete)
 
-	var mu sync.Mutex
+	// The helpers run for d; one is killed and another started in its
+	// place every 2 to 4 seconds. The first kill comes early whatever the
+	// helpers have done by then (a loaded machine may not have them
+	// started yet), so that every run kills.
+	began := time.Now()
+	end := began.Add(d)
 	start := func(left time.Duration) *child { return startChild(t, spec, srv.URL, secret, key, left, false) }
-	end := time.Now().Add(d)
 	children := make([]*child, procs)
 	for i := range children {
 		children[i] = start(d)
 	}
+	all := slices.Clone(children)
 	kills := 0
 	for {
 		pause := 2*time.Second + time.Duration(rand.IntN(2000))*time.Millisecond
 		if kills == 0 {
-			pause = min(pause, d/2) // a short run gets its kill too
-		}
-		if kills > 0 && time.Now().Add(pause+2*time.Second).After(end) {
+			pause = min(processFirstKill, d/2)
+		} else if time.Now().Add(pause + 2*time.Second).After(end) {
 			break
 		}
 		time.Sleep(pause)
 		i := rand.IntN(procs)
-		mu.Lock()
-		c := children[i]
-		require.NoError(t, c.cmd.Process.Signal(syscall.SIGKILL))
-		_ = c.cmd.Wait()
+		children[i].kill(t)
 		kills++
+		refreshes, _ := srv.RefreshStats()
+		t.Logf("%s: kill %d; %d refreshes so far", time.Since(began).Round(time.Millisecond), kills, refreshes)
 		children[i] = start(time.Until(end))
-		mu.Unlock()
+		all = append(all, children[i])
 	}
-	total := waitChildren(t, children)
+	total := waitChildren(t, children, time.Until(end)+processExitBudget)
+	unknown := int(parentUnknown.Load())
+	for _, c := range all {
+		unknown += c.unknowns()
+	}
 	refreshes, reuses := srv.RefreshStats()
-	t.Logf("%d processes, %d connections, %s: %d kills; %d tokens handed out, %d refreshes at the fake Pleo, %d reuses; %d reauthorization answers, %d other errors (waits cut short, lost answers pending)",
-		procs, conns, d, kills, total.Tokens, refreshes, reuses, total.Reauth, total.Other)
-	assert.Equal(t, 0, reuses, "no refresh token was ever presented twice")
-	assert.Greater(t, kills, 0)
-	assert.Greater(t, refreshes, conns, "the connections were refreshed, most more than once")
+	t.Logf("%d processes, %d connections, %s (%s with the helpers' exits): %d kills; %d refreshes at the fake Pleo, %d reuses; "+
+		"the helpers not killed: %d tokens handed out, %d reauthorization answers, %d refreshes pending, %d other errors; %d refresh outcomes unknown",
+		procs, conns, d, time.Since(began).Round(time.Millisecond), kills, refreshes, reuses,
+		total.Tokens, total.Reauth, total.Pending, total.Other, unknown)
+	require.Positive(t, kills, "the test kills")
 
-	// Every grant is alive, but those whose answer was lost in a kill.
-	lost := 0
-	var unexplained []string
-	for i := range conns {
-		id := fmt.Sprintf("urn:pleo:company:00000000-0000-4000-8000-%012d", i)
-		var tok *oauth2.Token
-		var err error
-		for range 20 { // a killed helper's lease or lost answer needs a moment
-			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			tok, err = m.Token(ctx, id)
-			cancel()
-			if err == nil || errors.Is(err, connect.ErrReauthorizationRequired) {
-				break
-			}
-			time.Sleep(250 * time.Millisecond)
+	// Every connection ends alive, with a token Pleo's API accepts, or
+	// lost, explained. A connection a dead helper held, or whose refresh's
+	// answer is lost, is decidable within processSettle (lease, quarantine,
+	// settling): they are asked again, in rounds, until processSettleBudget.
+	settleStart := time.Now()
+	ids := make([]string, conns)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("urn:pleo:company:00000000-0000-4000-8000-%012d", i)
+	}
+	verdicts := make(map[string]processVerdict, conns)
+	open := ids
+	judges := 4
+	if strings.HasPrefix(spec, "sqlite ") {
+		judges = 1 // SQLite writes one at a time: more writers only wait on each other
+	}
+	rounds := 0
+	// The rounds stop when every connection is decided, or when none has
+	// been for processSettleBudget: a round may take long on a loaded
+	// machine (a refresh or more each), and that is no failure.
+	progress := time.Now()
+	for len(open) > 0 && time.Since(progress) < processSettleBudget && time.Since(settleStart) < processFinalCap {
+		if rounds > 0 {
+			time.Sleep(processQuarantine / 4)
 		}
-		switch {
-		case err == nil:
-			require.True(t, introspectActive(t, srv, secret, tok.AccessToken), "%s: the access token is active", id)
-			req, _ := http.NewRequest(http.MethodGet, srv.URL+pleooauthtest.EmployeesPath, nil)
-			req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-			resp, err := srv.Client().Do(req)
-			require.NoError(t, err)
-			resp.Body.Close()
-			require.Equal(t, http.StatusOK, resp.StatusCode, "%s: the API answers", id)
-		case errors.Is(err, connect.ErrReauthorizationRequired):
-			// Accounted for only if the store says the answer was lost and
-			// Pleo's record says the stored refresh token was rotated, not
-			// revoked for reuse.
-			rec, gerr := store.Get(ctx, id)
-			require.NoError(t, gerr)
-			stored, oerr := connect.OpenTokens(m, id, rec.Tokens)
-			require.NoError(t, oerr)
-			if rec.LastError != "refresh_outcome_unknown" || introspectActive(t, srv, secret, stored.RefreshToken) {
-				unexplained = append(unexplained, fmt.Sprintf("%s: %s", id, rec.LastError))
+		rounds++
+		got := make([]processVerdict, len(open))
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range judges {
+			wg.Go(func() {
+				for i := int(next.Add(1)) - 1; i < len(open); i = int(next.Add(1)) - 1 {
+					got[i] = judgeProcessConnection(ctx, srv, store, m, open[i])
+				}
+			})
+		}
+		wg.Wait()
+		var again []string
+		for i, id := range open {
+			verdicts[id] = got[i]
+			if got[i].kind == verdictAgain {
+				again = append(again, id)
 			}
+		}
+		if len(again) < len(open) {
+			progress = time.Now()
+		}
+		open = again
+	}
+	lost, alive := 0, 0
+	var wrong, undecided []string
+	for _, id := range ids {
+		switch v := verdicts[id]; v.kind {
+		case verdictAlive:
+			alive++
+		case verdictLost:
 			lost++
+		case verdictWrong:
+			wrong = append(wrong, id+": "+v.detail)
 		default:
-			t.Fatalf("%s: %v", id, err)
+			undecided = append(undecided, id+": "+v.detail)
 		}
 	}
-	t.Logf("%d of %d grants lost, each a refresh Pleo answered and a killed process did not save (%d kills, %d workers each)", lost, conns, kills, processWorkers)
-	assert.Empty(t, unexplained, "every lost grant is a lost answer")
-	assert.LessOrEqual(t, lost, kills*processWorkers, "at most one lost answer per worker killed")
+	// Pleo's record: nothing presented twice, helpers and this process
+	// alike.
+	refreshes, reuses = srv.RefreshStats()
+	var revoked []string
+	for _, g := range srv.Grants() {
+		if g.Revoked == "refresh_token_reused" || g.Revoked == "code_reused" {
+			revoked = append(revoked, fmt.Sprintf("grant %d (%s): %s", g.ID, g.Subject, g.Revoked))
+		}
+	}
+	unknown = int(parentUnknown.Load())
+	for _, c := range all {
+		unknown += c.unknowns()
+	}
+	t.Logf("after %s and %d rounds: %d of %d connections alive, %d lost (%d kills of %d workers each, %d refresh outcomes unknown); %d refreshes in all",
+		time.Since(settleStart).Round(time.Millisecond), rounds, alive, conns, lost, kills, processWorkers, unknown, refreshes)
+	require.Zero(t, reuses, "no refresh token was ever presented twice")
+	require.Empty(t, revoked, "no grant was revoked for a reused refresh token or code")
+	require.Empty(t, firstFew(wrong), "every connection ends alive or lost, explained: %d do not", len(wrong))
+	require.Empty(t, firstFew(undecided), "every connection is decided (the check stops when none was for %s, or after %s): %d are not",
+		processSettleBudget, processFinalCap, len(undecided))
+	// A kill loses at most one answer per worker, the refresh it had in
+	// flight; a live process loses one only when it could not tell the
+	// outcome, which it logs.
+	require.LessOrEqual(t, lost, kills*processWorkers+unknown, "at most one lost answer per worker killed or outcome unknown")
+}
+
+// firstFew is the first ten of s, for a failure's message.
+func firstFew(s []string) []string { return s[:min(len(s), 10)] }
+
+// What the final check found of a connection.
+type processVerdict struct {
+	kind   int
+	detail string // why, for all but verdictAlive
+}
+
+const (
+	verdictAgain = iota // not decided yet: ask again later
+	verdictAlive        // a token the API accepts, the stored refresh token current
+	verdictLost         // lost answer, explained
+	verdictWrong        // a safety failure
+)
+
+// judgeProcessConnection asks for the connection's token and judges the
+// answer against the fake Pleo's ground truth.
+func judgeProcessConnection(ctx context.Context, srv *pleooauthtest.Server, store connect.Store, m *connect.Manager, id string) processVerdict {
+	again := func(format string, args ...any) processVerdict {
+		return processVerdict{verdictAgain, fmt.Sprintf(format, args...)}
+	}
+	wrong := func(format string, args ...any) processVerdict {
+		return processVerdict{verdictWrong, fmt.Sprintf(format, args...)}
+	}
+	tctx, cancel := context.WithTimeout(ctx, 2*processSettle)
+	tok, err := m.Token(tctx, id)
+	cancel()
+	switch {
+	case err == nil:
+		status, err := processAPIStatus(ctx, srv, tok.AccessToken)
+		if err != nil {
+			return again("calling the API: %v", err)
+		}
+		if status != http.StatusOK {
+			// An access token lives a second: on a loaded machine it can
+			// expire between Token and the call. Only a revoked one is
+			// wrong.
+			g, _, ok := srv.Lookup(tok.AccessToken)
+			if !ok || g.Revoked != "" || !g.Live {
+				return wrong("the API answered %d to its token (grant %d known %v, live %v, revoked %q)", status, g.ID, ok, g.Live, g.Revoked)
+			}
+			return again("the API answered %d to a token that expired meanwhile", status)
+		}
+		rec, err := store.Get(ctx, id)
+		if err != nil {
+			return again("reading the store: %v", err)
+		}
+		stored, err := connect.OpenTokens(m, id, rec.Tokens)
+		if err != nil {
+			return wrong("opening the stored tokens: %v", err)
+		}
+		g, current, ok := srv.Lookup(stored.RefreshToken)
+		if !ok || !current || !g.Live || g.Subject != id {
+			return wrong("alive, but its stored refresh token is not its live grant's current one (known %v, current %v, live %v, subject %s)", ok, current, g.Live, g.Subject)
+		}
+		return processVerdict{kind: verdictAlive}
+	case errors.Is(err, connect.ErrReauthorizationRequired):
+		// Explained only if the store says the answer was lost and Pleo's
+		// record says the stored refresh token was rotated, not revoked.
+		rec, gerr := store.Get(ctx, id)
+		if gerr != nil {
+			return again("reading the store: %v", gerr)
+		}
+		stored, oerr := connect.OpenTokens(m, id, rec.Tokens)
+		if oerr != nil {
+			return wrong("opening the stored tokens: %v", oerr)
+		}
+		g, current, ok := srv.Lookup(stored.RefreshToken)
+		if rec.Status != connect.StatusReauthorizationRequired || rec.LastError != "refresh_outcome_unknown" ||
+			!ok || current || g.Revoked != "" || g.Subject != id {
+			return wrong("%v; stored: status %s, last error %q; its refresh token at Pleo: known %v, current %v, revoked %q",
+				err, rec.Status, rec.LastError, ok, current, g.Revoked)
+		}
+		return processVerdict{verdictLost, rec.LastError}
+	case errors.Is(err, connect.ErrDisconnected), errors.Is(err, connect.ErrNoConnection):
+		return wrong("%v", err)
+	}
+	// ErrRefreshPending (a quarantine not over), a lease not yet free, a
+	// busy store: transient.
+	return again("%v", err)
+}
+
+// processAPIStatus calls Pleo's API with accessToken and returns its
+// status.
+func processAPIStatus(ctx context.Context, srv *pleooauthtest.Server, accessToken string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+pleooauthtest.EmployeesPath, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+accessToken)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
 }
 
 // connectMany connects n companies through the flow against srv, and
@@ -322,11 +594,14 @@ func connectMany(t testing.TB, srv *pleooauthtest.Server, cfg *oauth2.Config, ke
 
 // child is a helper process.
 type child struct {
-	cmd *exec.Cmd
-	out *strings.Builder
+	cmd            *exec.Cmd
+	stdout, stderr *bytes.Buffer // read only once done is closed
+	done           chan struct{} // closed when it has exited and its output is read
+	err            error         // cmd.Wait's, once done is closed
 }
 
 // startChild starts a helper: for d, or for one sweep of every connection.
+// A helper still running when the test ends is killed.
 func startChild(t testing.TB, spec, serverURL, secret string, key []byte, d time.Duration, sweep bool) *child {
 	t.Helper()
 	exe, err := os.Executable()
@@ -337,40 +612,115 @@ func startChild(t testing.TB, spec, serverURL, secret string, key []byte, d time
 	if sweep {
 		cmd.Env = append(cmd.Env, envSweep+"=1")
 	}
-	out := &strings.Builder{}
-	cmd.Stdout = out
-	cmd.Stderr = os.Stderr
+	c := &child{cmd: cmd, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = c.stdout, c.stderr
 	require.NoError(t, cmd.Start())
-	return &child{cmd: cmd, out: out}
+	go func() {
+		c.err = cmd.Wait()
+		close(c.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-c.done:
+		default:
+			_ = cmd.Process.Kill()
+			<-c.done
+		}
+	})
+	return c
 }
 
-// waitChildren waits for every helper and adds up their reports.
-func waitChildren(t testing.TB, children []*child) childReport {
+// kill kills the helper with SIGKILL and waits for it to exit. A helper
+// that had exited already for another reason fails the test.
+func (c *child) kill(t testing.TB) {
 	t.Helper()
+	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		t.Fatalf("killing helper %d: %v", c.cmd.Process.Pid, err)
+	}
+	<-c.done
+	c.check(t, true)
+}
+
+// check fails the test if the helper exited with an error (but for the
+// kill, when killed), or reported a data race, showing its stderr.
+func (c *child) check(t testing.TB, killed bool) bool {
+	t.Helper()
+	err := c.err
+	var exit *exec.ExitError
+	if killed && errors.As(err, &exit) {
+		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+			err = nil
+		}
+	}
+	stderr := c.stderr.String()
+	switch {
+	case err != nil:
+		t.Errorf("helper %d failed: %v; its stderr:\n%s", c.cmd.Process.Pid, err, stderr)
+		return false
+	case strings.Contains(stderr, "DATA RACE"):
+		t.Errorf("helper %d reported a data race:\n%s", c.cmd.Process.Pid, stderr)
+		return false
+	case stderr != "":
+		t.Logf("helper %d's stderr:\n%s", c.cmd.Process.Pid, stderr)
+	}
+	return true
+}
+
+// unknowns is how many refreshes the helper reported with an unknown
+// outcome. Call it once done is closed.
+func (c *child) unknowns() int {
+	n := 0
+	for line := range strings.Lines(c.stdout.String()) {
+		if strings.HasPrefix(line, unknownLine) {
+			n++
+		}
+	}
+	return n
+}
+
+// report is the helper's report: the last line of its output.
+func (c *child) report() (childReport, error) {
+	var r childReport
+	var last string
+	sc := bufio.NewScanner(bytes.NewReader(c.stdout.Bytes()))
+	for sc.Scan() {
+		last = sc.Text()
+	}
+	if err := json.Unmarshal([]byte(last), &r); err != nil {
+		return r, fmt.Errorf("helper %d reported %q: %w", c.cmd.Process.Pid, last, err)
+	}
+	return r, nil
+}
+
+// waitChildren waits for every helper, for limit at most (then it kills
+// the rest and fails), and adds up their reports. A helper that failed
+// fails the test.
+func waitChildren(t testing.TB, children []*child, limit time.Duration) childReport {
+	t.Helper()
+	timeout := time.After(limit)
+	for _, c := range children {
+		select {
+		case <-c.done:
+		case <-timeout:
+			t.Fatalf("helpers still running %s after they were to stop; killed", limit)
+		}
+	}
 	var total childReport
 	for _, c := range children {
-		require.NoError(t, c.cmd.Wait(), "a helper failed")
-		var r childReport
-		require.NoError(t, json.NewDecoder(strings.NewReader(c.out.String())).Decode(&r))
+		if !c.check(t, false) {
+			continue
+		}
+		r, err := c.report()
+		if err != nil {
+			t.Error(err)
+			continue
+		}
 		total.Tokens += r.Tokens
 		total.Reauth += r.Reauth
+		total.Pending += r.Pending
 		total.Other += r.Other
 	}
 	return total
-}
-
-func introspectActive(t *testing.T, srv *pleooauthtest.Server, secret, token string) bool {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, srv.IntrospectionURL(), strings.NewReader("token="+token))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(processClientID, secret)
-	resp, err := srv.Client().Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	var body struct{ Active bool }
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
-	return body.Active
 }
 
 func processDuration(t *testing.T) time.Duration {
@@ -429,7 +779,7 @@ func BenchmarkRefreshThroughput(b *testing.B) {
 		for i := range children {
 			children[i] = startChild(b, spec, srv.URL, secret, key, time.Minute, true)
 		}
-		total := waitChildren(b, children)
+		total := waitChildren(b, children, 5*time.Minute)
 		elapsed := time.Since(began)
 
 		b.StopTimer()
