@@ -1,0 +1,151 @@
+package connect_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/partnerkit/pleooauth/connect"
+	"github.com/partnerkit/pleooauth/connect/pgstore"
+	"github.com/partnerkit/pleooauth/internal/pgtest"
+	"github.com/partnerkit/pleooauth/pleooauthtest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// countingStore is a Store that counts the calls of each of its methods
+// before passing them on.
+type countingStore struct {
+	connect.Store
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func newCountingStore(s connect.Store) *countingStore {
+	return &countingStore{Store: s, n: map[string]int{}}
+}
+
+func (c *countingStore) count(method string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n[method]++
+}
+
+// take returns the counts so far and starts counting again from zero.
+func (c *countingStore) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.n
+	c.n = map[string]int{}
+	return n
+}
+
+func (c *countingStore) Get(ctx context.Context, id string) (*connect.Record, error) {
+	c.count("Get")
+	return c.Store.Get(ctx, id)
+}
+
+func (c *countingStore) List(ctx context.Context, q connect.Query) ([]connect.Connection, error) {
+	c.count("List")
+	return c.Store.List(ctx, q)
+}
+
+func (c *countingStore) Put(ctx context.Context, rec *connect.Record) (*connect.Record, error) {
+	c.count("Put")
+	return c.Store.Put(ctx, rec)
+}
+
+func (c *countingStore) Acquire(ctx context.Context, id, owner string, ttl time.Duration) (*connect.Record, bool, error) {
+	c.count("Acquire")
+	return c.Store.Acquire(ctx, id, owner, ttl)
+}
+
+func (c *countingStore) Claim(ctx context.Context, id, owner string, version int64, ttl time.Duration) (*connect.Record, bool, error) {
+	c.count("Claim")
+	return c.Store.Claim(ctx, id, owner, version, ttl)
+}
+
+func (c *countingStore) Update(ctx context.Context, rec *connect.Record, owner string, release bool) (*connect.Record, error) {
+	c.count("Update")
+	return c.Store.Update(ctx, rec, owner, release)
+}
+
+func (c *countingStore) Release(ctx context.Context, id, owner string) error {
+	c.count("Release")
+	return c.Store.Release(ctx, id, owner)
+}
+
+func (c *countingStore) UseFlow(ctx context.Context, id string, ttl time.Duration) (bool, error) {
+	c.count("UseFlow")
+	return c.Store.UseFlow(ctx, id, ttl)
+}
+
+// The store methods that write.
+var writeMethods = []string{"Put", "Acquire", "Claim", "Update", "Release", "UseFlow"}
+
+// TestRefreshDurableWrites: a refresh on the common path (a connected
+// company whose access token has expired, no other instance at work) reads
+// the record once and writes it twice: the claim (the lease and the
+// "refresh sent" marker in one conditional write) and the save of the
+// rotated tokens that releases the lease. Nothing else touches the store.
+func TestRefreshDurableWrites(t *testing.T) {
+	t.Parallel()
+	t.Run("memory", func(t *testing.T) {
+		t.Parallel()
+		f := newFlowFixture(t, redirect)
+		ms := connect.NewMemoryStore()
+		ms.Now = f.clock.Now // the wrapper hides it from fakepleo, which would set it
+		testRefreshDurableWrites(t, f, ms)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		dsn := pgtest.Database(t) // skips without PLEOOAUTH_TEST_POSTGRES, fails under CI=true
+		f := newFlowFixture(t, redirect)
+		pool, err := pgxpool.New(t.Context(), dsn)
+		require.NoError(t, err)
+		t.Cleanup(pool.Close)
+		ps, err := pgstore.New(t.Context(), pool, pgstore.WithClock(f.clock.Now))
+		require.NoError(t, err)
+		testRefreshDurableWrites(t, f, ps)
+	})
+}
+
+func testRefreshDurableWrites(t *testing.T, f *flowFixture, store connect.Store) {
+	cs := newCountingStore(store)
+	m := f.manager(t, cs)
+	old, _ := f.connect(t, m, "acme", company1)
+	cs.take()
+
+	f.clock.Advance(pleooauthtest.DefaultAccessTokenTTL)
+	tok, err := m.Token(t.Context(), company1)
+	require.NoError(t, err)
+	require.NotEqual(t, old.AccessToken, tok.AccessToken, "Token refreshed")
+	require.Equal(t, 1, f.tokenRequests(), "one refresh reached Pleo")
+
+	got := cs.take()
+	assert.Equal(t, map[string]int{"Get": 1, "Claim": 1, "Update": 1}, got,
+		"a refresh is one read (Get), then one Claim and one Update, and no other store call")
+	writes := 0
+	for _, w := range writeMethods {
+		writes += got[w]
+	}
+	assert.Equal(t, 2, writes, "durable writes per refresh")
+
+	// The Update saved the rotated tokens, cleared the marker and released
+	// the lease: the next refresh can claim at once.
+	rec, err := store.Get(t.Context(), company1)
+	require.NoError(t, err)
+	assert.Empty(t, rec.LeaseOwner, "lease released")
+	assert.True(t, rec.RefreshSentAt.IsZero(), "marker cleared")
+	saved, err := connect.OpenTokens(m, company1, rec.Tokens)
+	require.NoError(t, err)
+	assert.Equal(t, tok.AccessToken, saved.AccessToken, "the rotated tokens are the stored ones")
+
+	// The refreshed token is then handed out from the in-process cache.
+	again, err := m.Token(t.Context(), company1)
+	require.NoError(t, err)
+	assert.Equal(t, tok.AccessToken, again.AccessToken)
+	assert.Empty(t, cs.take(), "a valid cached token touches no store")
+}
