@@ -51,6 +51,19 @@ func (m *Manager) Token(ctx context.Context, id string) (*oauth2.Token, error) {
 	if m.valid(e.tok) {
 		return e.tok, nil
 	}
+	if e.tok != nil && e.tok.RefreshToken != "" {
+		// The cached token is due: claim its refresh at the version it was
+		// cached from, with no read first. The claim fails, writing
+		// nothing, if the record changed since; then read it.
+		tok, rec, err := m.refreshCached(ctx, id, e.tok, e.version)
+		if err == nil {
+			e.tok, e.version = tok, rec.Version
+			return tok, nil
+		}
+		if !errors.Is(err, errAgain) {
+			return nil, err
+		}
+	}
 	tok, rec, err := m.current(ctx, id, "")
 	if err != nil {
 		return nil, err
@@ -86,6 +99,22 @@ func (m *Manager) current(ctx context.Context, id, stale string) (*oauth2.Token,
 		return tok, rec, err
 	}
 	return nil, nil, fmt.Errorf("pleooauth: connection %s kept changing while it was refreshed", id)
+}
+
+// refreshCached claims the refresh of the connection whose tokens tok were
+// cached at version (a record then active, with no refresh under way, as
+// every cached token's is) and sends it. It returns errAgain when the
+// record is no longer at that version.
+func (m *Manager) refreshCached(ctx context.Context, id string, tok *oauth2.Token, version int64) (*oauth2.Token, *Record, error) {
+	deadline := m.now().Add(m.reqTTL)
+	claimed, ok, err := m.store.Claim(ctx, id, m.owner, version, m.lease)
+	if err != nil {
+		return nil, nil, hintID(id, err)
+	}
+	if !ok {
+		return nil, nil, errAgain
+	}
+	return m.send(ctx, claimed, tok, deadline, false)
 }
 
 // refresh refreshes rec, whose tokens tok are, or settles the outcome of
