@@ -90,7 +90,10 @@ var writeMethods = []string{"Put", "Acquire", "Claim", "Update", "Release", "Use
 // work) writes the record twice and reads it not at all: the claim (the
 // lease and the "refresh sent" marker in one conditional write, at the
 // version the token was cached from) and the save of the rotated tokens
-// that releases the lease. Nothing else touches the store.
+// that releases the lease. Nothing else touches the store. An instance
+// with nothing cached reads the record once first; an instance whose
+// cached token another instance has refreshed meanwhile finds out by a
+// claim that writes nothing, reads the new token, and sends no refresh.
 func TestRefreshDurableWrites(t *testing.T) {
 	t.Parallel()
 	t.Run("memory", func(t *testing.T) {
@@ -149,4 +152,25 @@ func testRefreshDurableWrites(t *testing.T, f *flowFixture, store connect.Store)
 	require.NoError(t, err)
 	assert.Equal(t, tok.AccessToken, again.AccessToken)
 	assert.Empty(t, cs.take(), "a valid cached token touches no store")
+
+	// Another instance, with nothing cached: one read, then the same two
+	// writes.
+	m2 := f.manager(t, cs)
+	f.clock.Advance(pleooauthtest.DefaultAccessTokenTTL)
+	tok2, err := m2.Token(t.Context(), company1)
+	require.NoError(t, err)
+	require.NotEqual(t, tok.AccessToken, tok2.AccessToken, "the second instance refreshed")
+	require.Equal(t, 2, f.tokenRequests(), "one more refresh reached Pleo")
+	assert.Equal(t, map[string]int{"Get": 1, "Claim": 1, "Update": 1}, cs.take(),
+		"a refresh with nothing cached is one Get, one Claim and one Update")
+
+	// The first instance's cached token is due too, but no longer the
+	// stored one: its claim fails (writing nothing), it reads the second
+	// instance's token and sends no refresh.
+	got3, err := m.Token(t.Context(), company1)
+	require.NoError(t, err)
+	assert.Equal(t, tok2.AccessToken, got3.AccessToken, "the token the other instance saved")
+	assert.Equal(t, 2, f.tokenRequests(), "no refresh sent")
+	assert.Equal(t, map[string]int{"Claim": 1, "Get": 1}, cs.take(),
+		"a stale cached token costs a claim that writes nothing and one read")
 }
