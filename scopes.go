@@ -235,25 +235,8 @@ const maxScopeTypoEdits = 2
 // that is at most maxScopeTypoEdits, the first in catalogue order of those
 // equally close. tok is a well-formed scope missing from the catalogue.
 func likelyScopeTypo(tok string) (string, bool) {
-	best, bestDist := "", maxScopeTypoEdits+1
-	for _, name := range documentedNames {
-		// The length difference is a lower bound on the distance: skip
-		// long tokens without the quadratic comparison.
-		if abs(len(tok)-len(name)) > maxScopeTypoEdits {
-			continue
-		}
-		if d := suggest.Distance(tok, name); d < bestDist {
-			best, bestDist = name, d
-		}
-	}
-	return best, best != ""
-}
-
-func abs(n int) int {
-	if n < 0 {
-		return -n
-	}
-	return n
+	meant := suggest.Closest(tok, documentedNames)
+	return meant, meant != "" && suggest.Distance(tok, meant) <= maxScopeTypoEdits
 }
 
 // suggestScope returns the scope a mistyped one most likely meant, or "".

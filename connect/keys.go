@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/hkdf"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -71,18 +70,11 @@ func ParseKeys(s string) (Keys, error) {
 		if err != nil {
 			return Keys{}, fmt.Errorf("pleooauth: ParseKeys: key %d %w", n, err)
 		}
-		switch {
-		case len(k) != 16 && len(k) != 24 && len(k) != 32:
+		if len(k) != 16 && len(k) != 24 && len(k) != 32 {
 			return Keys{}, fmt.Errorf("pleooauth: ParseKeys: key %d is %d bytes; want 16, 24 or 32", n, len(k))
-		case repeated(k) && k[0] == 0:
-			return Keys{}, fmt.Errorf("pleooauth: ParseKeys: key %d is all zero bytes", n)
-		case repeated(k):
-			return Keys{}, fmt.Errorf("pleooauth: ParseKeys: key %d is one byte repeated", n)
 		}
-		for j, earlier := range secrets[:i] {
-			if subtle.ConstantTimeCompare(k, earlier) == 1 {
-				return Keys{}, fmt.Errorf("pleooauth: ParseKeys: key %d repeats key %d", n, j+1)
-			}
+		if err := checkKey(k, secrets[:i]); err != nil {
+			return Keys{}, fmt.Errorf("pleooauth: ParseKeys: key %d %w", n, err)
 		}
 		secrets[i] = k
 	}

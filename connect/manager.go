@@ -266,17 +266,18 @@ func (m *Manager) Complete(ctx context.Context, tok *oauth2.Token, account strin
 		scopes = strings.Fields(s)
 	}
 	for range maxRounds {
-		var version int64
 		old, err := m.store.Get(ctx, info.Subject)
-		switch {
-		case errors.Is(err, ErrNoConnection):
-		case err != nil:
+		if err != nil && !errors.Is(err, ErrNoConnection) {
 			return nil, err
-		case old.Account != account && old.Status != StatusDisconnected && !m.takeover:
+		}
+		var version int64
+		moving := old != nil && old.Account != account && old.Status != StatusDisconnected
+		if moving && !m.takeover {
 			m.log.WarnContext(ctx, "pleooauth: connection refused: the company is connected under another account",
 				"connection", info.Subject, "account", account, "connected_account", old.Account)
 			return nil, fmt.Errorf("%w: %s", ErrConnectedToAnotherAccount, info.Subject)
-		default:
+		}
+		if old != nil {
 			version = old.Version
 		}
 		now := m.now()
@@ -296,7 +297,7 @@ func (m *Manager) Complete(ctx context.Context, tok *oauth2.Token, account strin
 			return nil, fmt.Errorf("pleooauth: storing the connection: %w", err)
 		}
 		m.remember(stored.ID, tok, stored.Version)
-		if old != nil && old.Account != account && old.Status != StatusDisconnected {
+		if moving {
 			m.log.WarnContext(ctx, "pleooauth: connection moved to another account", "connection", stored.ID, "account", account, "previous_account", old.Account)
 		}
 		m.log.InfoContext(ctx, "pleooauth: connected", "connection", stored.ID, "account", account)
@@ -368,7 +369,6 @@ func (m *Manager) List(ctx context.Context, q Query) iter.Seq2[Connection, error
 // another's. While a refresh's outcome is unknown it returns
 // [ErrRefreshPending]: call it again once the quarantine has passed.
 func (m *Manager) Disconnect(ctx context.Context, id string) error {
-	m.cache.Delete(id)
 	for range maxRounds {
 		err := m.disconnectOnce(ctx, id)
 		if errors.Is(err, errAgain) {

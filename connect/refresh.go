@@ -55,7 +55,7 @@ func (m *Manager) Token(ctx context.Context, id string) (*oauth2.Token, error) {
 		// The cached token is due: claim its refresh at the version it was
 		// cached from, with no read first. The claim fails, writing
 		// nothing, if the record changed since; then read it.
-		tok, rec, err := m.refreshCached(ctx, id, e.tok, e.version)
+		tok, rec, err := m.claimAndSend(ctx, id, e.version, e.tok, false)
 		if err == nil {
 			e.tok, e.version = tok, rec.Version
 			return tok, nil
@@ -101,20 +101,23 @@ func (m *Manager) current(ctx context.Context, id, stale string) (*oauth2.Token,
 	return nil, nil, fmt.Errorf("pleooauth: connection %s kept changing while it was refreshed", id)
 }
 
-// refreshCached claims the refresh of the connection whose tokens tok were
-// cached at version (a record then active, with no refresh under way, as
-// every cached token's is) and sends it. It returns errAgain when the
-// record is no longer at that version.
-func (m *Manager) refreshCached(ctx context.Context, id string, tok *oauth2.Token, version int64) (*oauth2.Token, *Record, error) {
+// claimAndSend claims the refresh of the connection at version (the lease
+// and the "refresh sent" marker, in one write) and sends it with tok's
+// refresh token. The request's deadline is fixed before the claim is
+// written, so the request is never sent after it, however long the write
+// takes. When the store refuses the claim (the record moved on, or another
+// instance holds the lease), it returns errAgain with the record as the
+// store holds it now.
+func (m *Manager) claimAndSend(ctx context.Context, id string, version int64, tok *oauth2.Token, forced bool) (*oauth2.Token, *Record, error) {
 	deadline := m.now().Add(m.reqTTL)
 	claimed, ok, err := m.store.Claim(ctx, id, m.owner, version, m.lease)
 	if err != nil {
-		return nil, nil, hintID(id, err)
+		return nil, nil, fmt.Errorf("pleooauth: claiming the refresh: %w", hintID(id, err))
 	}
 	if !ok {
-		return nil, nil, errAgain
+		return nil, claimed, errAgain
 	}
-	return m.send(ctx, claimed, tok, deadline, false)
+	return m.send(ctx, claimed, tok, deadline, forced)
 }
 
 // refresh refreshes rec, whose tokens tok are, or settles the outcome of
@@ -133,17 +136,11 @@ func (m *Manager) refresh(ctx context.Context, rec *Record, tok *oauth2.Token, f
 		}
 		return nil, nil, m.fail(ctx, held, reasonNoRefreshToken)
 	}
-	// The request's deadline is fixed before the marker is written: a
-	// request is never sent after it, however long the write takes.
-	deadline := m.now().Add(m.reqTTL)
-	claimed, ok, err := m.store.Claim(ctx, rec.ID, m.owner, rec.Version, m.lease)
-	if err != nil {
-		return nil, nil, fmt.Errorf("pleooauth: claiming the refresh: %w", err)
+	newTok, got, err := m.claimAndSend(ctx, rec.ID, rec.Version, tok, forced)
+	if errors.Is(err, errAgain) && got != nil {
+		return nil, nil, m.waitFor(ctx, rec, got)
 	}
-	if !ok {
-		return nil, nil, m.waitFor(ctx, rec, claimed)
-	}
-	return m.send(ctx, claimed, tok, deadline, forced)
+	return newTok, got, err
 }
 
 // settle decides what became of a refresh that was sent and whose answer
@@ -180,16 +177,11 @@ func (m *Manager) settle(ctx context.Context, rec *Record, tok *oauth2.Token) (*
 		return nil, nil, m.fail(ctx, held, reasonOutcomeUnknown)
 	}
 	m.log.InfoContext(ctx, "pleooauth: a lost refresh never reached Pleo; refreshing", "connection", rec.ID)
-	deadline = m.now().Add(m.reqTTL)
-	claimed, ok, err := m.store.Claim(ctx, held.ID, m.owner, held.Version, m.lease)
+	newTok, saved, err := m.claimAndSend(ctx, held.ID, held.Version, tok, false)
 	if err != nil {
-		m.release(ctx, held.ID)
-		return nil, nil, fmt.Errorf("pleooauth: claiming the refresh: %w", err)
+		m.release(ctx, held.ID) // a refused or failed claim leaves this lease held
 	}
-	if !ok {
-		return nil, nil, errAgain
-	}
-	return m.send(ctx, claimed, tok, deadline, false)
+	return newTok, saved, err
 }
 
 // acquire takes rec's lease, and returns the record under it; errAgain
@@ -232,7 +224,7 @@ func (m *Manager) send(ctx context.Context, claimed *Record, tok *oauth2.Token, 
 		// The marker's write took the whole refresh timeout (a stall, a slow
 		// commit): sending now could outlive the window others wait out.
 		rec.RefreshSentAt = time.Time{}
-		_, _ = m.store.Update(bg, rec, m.owner, true)
+		m.note(bg, rec)
 		return nil, nil, fmt.Errorf("pleooauth: connection %s: the store took longer than the refresh timeout to record the refresh; nothing was sent", rec.ID)
 	}
 	newTok, outcome, err := m.sendRefresh(bg, tok.RefreshToken, deadline)
@@ -266,17 +258,22 @@ func (m *Manager) send(ctx context.Context, claimed *Record, tok *oauth2.Token, 
 		if outcome == answered {
 			rec.LastError = errorCode(err)
 		}
-		if _, uerr := m.store.Update(bg, rec, m.owner, true); uerr != nil {
-			m.release(bg, rec.ID)
-		}
+		m.note(bg, rec)
 		return nil, nil, fmt.Errorf("pleooauth: connection %s: the refresh failed without spending the refresh token; it is retried on the next call: %w", rec.ID, err)
 	default: // unknown: the marker stays
 		rec.LastError = reasonOutcomeUnknown
-		if _, uerr := m.store.Update(bg, rec, m.owner, true); uerr != nil {
-			m.release(bg, rec.ID)
-		}
+		m.note(bg, rec)
 		m.log.WarnContext(ctx, "pleooauth: refresh outcome unknown", "connection", rec.ID, "error", err)
 		return nil, nil, fmt.Errorf("%w: connection %s: the refresh got no usable answer; its refresh token is not presented again until Pleo confirms it unused: %w", ErrRefreshPending, rec.ID, err)
+	}
+}
+
+// note writes rec (what became of a refresh that need not land: a failed
+// write leaves the marker for the next call to settle) and releases the
+// lease either way.
+func (m *Manager) note(ctx context.Context, rec *Record) {
+	if _, err := m.store.Update(ctx, rec, m.owner, true); err != nil {
+		m.release(ctx, rec.ID)
 	}
 }
 
@@ -459,25 +456,24 @@ func (m *Manager) saveRotated(ctx context.Context, rec *Record, spent []byte, to
 // /v1/installations/me with the access token, refreshed first if Pleo no
 // longer takes it. Nothing else holds these tokens, so no lease is needed.
 func (m *Manager) revokeUnstored(ctx context.Context, id string, tok *oauth2.Token) {
-	r := m.retrier()
-	for {
+	for r := m.retrier(); ; {
 		status, err := m.deleteInstallation(ctx, tok.AccessToken)
+		revoked := err == nil && status/100 == 2
 		if err == nil && status == http.StatusUnauthorized && tok.RefreshToken != "" {
 			fresh, outcome, _ := m.sendRefresh(ctx, tok.RefreshToken, m.now().Add(m.reqTTL))
 			switch outcome {
 			case refreshed:
-				tok = fresh
-				continue
+				tok = fresh // the next try revokes with the new access token
 			case refused:
-				status = http.StatusGone // the grant is dead already
+				revoked = true // the grant is dead already
 			case unknown:
 				// Presenting it again could be a reuse: leave it to expire.
 				m.log.WarnContext(ctx, "pleooauth: disconnected while it was refreshed; the refreshed grant could not be revoked", "connection", id)
 				return
 			}
 		}
-		if err == nil && (status/100 == 2 || status == http.StatusGone) || !r.again(ctx) {
-			m.log.WarnContext(ctx, "pleooauth: disconnected while it was refreshed; revoked the refreshed grant", "connection", id, "status", status, "error", err)
+		if revoked || !r.again(ctx) {
+			m.log.WarnContext(ctx, "pleooauth: disconnected while it was refreshed; revoking the refreshed grant", "connection", id, "revoked", revoked, "status", status, "error", err)
 			return
 		}
 	}

@@ -41,16 +41,8 @@ func newKeyring(keys [][]byte) (*keyring, error) {
 		if err != nil {
 			return nil, fmt.Errorf("pleooauth: key %d %w", i+1, err)
 		}
-		if repeated(k) {
-			if k[0] == 0 {
-				return nil, fmt.Errorf("pleooauth: key %d is all zero bytes: fill keys from crypto/rand", i+1)
-			}
-			return nil, fmt.Errorf("pleooauth: key %d is one byte repeated: fill keys from crypto/rand", i+1)
-		}
-		for j, earlier := range keys[:i] {
-			if subtle.ConstantTimeCompare(k, earlier) == 1 {
-				return nil, fmt.Errorf("pleooauth: key %d repeats key %d", i+1, j+1)
-			}
+		if err := checkKey(k, keys[:i]); err != nil {
+			return nil, fmt.Errorf("pleooauth: key %d %w", i+1, err)
 		}
 		sum := sha256.Sum256(k)
 		kr.keys = append(kr.keys, sealKey{id: [4]byte(sum[:4]), aead: aead})
@@ -161,4 +153,22 @@ func openAEAD(aead cipher.AEAD, sealed []byte, headerLen int, ad []byte) ([]byte
 		return nil, errors.New("too short")
 	}
 	return aead.Open(nil, sealed[headerLen:headerLen+ns], sealed[headerLen+ns:], ad)
+}
+
+// checkKey refuses a key no crypto/rand would give (all zero bytes, or one
+// byte repeated) and one that repeats an earlier key, saying which by
+// position, never showing a key. The error reads after "key N".
+func checkKey(k []byte, earlier [][]byte) error {
+	switch {
+	case repeated(k) && k[0] == 0:
+		return errors.New("is all zero bytes")
+	case repeated(k):
+		return errors.New("is one byte repeated")
+	}
+	for j, e := range earlier {
+		if subtle.ConstantTimeCompare(k, e) == 1 {
+			return fmt.Errorf("repeats key %d", j+1)
+		}
+	}
+	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+
+	"golang.org/x/oauth2"
 )
 
 // apiTransport sends requests to Pleo's API as one connection, and handles
@@ -21,7 +23,7 @@ func (t *apiTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		closeBody(r)
 		return nil, err
 	}
-	resp, err := t.base.RoundTrip(withBearer(r, tok.AccessToken))
+	resp, err := t.base.RoundTrip(withToken(r, tok))
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
@@ -32,39 +34,36 @@ func (t *apiTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if err != nil || fresh.AccessToken == tok.AccessToken {
 		return resp, nil
 	}
-	again, ok := replay(r)
+	body, ok := replayBody(r)
 	if !ok {
 		return resp, nil
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 	resp.Body.Close()
-	return t.base.RoundTrip(withBearer(again, fresh.AccessToken))
+	again := withToken(r, fresh)
+	again.Body = body
+	return t.base.RoundTrip(again)
 }
 
-// withBearer returns a copy of r carrying the access token: a RoundTripper
-// must not change the request it is given.
-func withBearer(r *http.Request, token string) *http.Request {
+// withToken returns a copy of r carrying tok (x/oauth2's SetAuthHeader):
+// a RoundTripper must not change the request it is given.
+func withToken(r *http.Request, tok *oauth2.Token) *http.Request {
 	c := r.Clone(r.Context())
-	c.Header.Set("Authorization", "Bearer "+token)
+	tok.SetAuthHeader(c)
 	return c
 }
 
-// replay returns r with a fresh body for a second try, if it can be sent
-// again: it has no body, or GetBody gives a new one.
-func replay(r *http.Request) (*http.Request, bool) {
+// replayBody returns r's body afresh for a second try, if it can be sent
+// again: it has none, or GetBody gives a new one.
+func replayBody(r *http.Request) (io.ReadCloser, bool) {
 	if r.Body == nil || r.Body == http.NoBody {
-		return r, true
+		return r.Body, true
 	}
 	if r.GetBody == nil {
 		return nil, false
 	}
 	body, err := r.GetBody()
-	if err != nil {
-		return nil, false
-	}
-	c := r.Clone(r.Context())
-	c.Body = body
-	return c, true
+	return body, err == nil
 }
 
 // closeBody closes r's body, as a RoundTripper must even when it fails.

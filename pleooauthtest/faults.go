@@ -2,6 +2,7 @@ package pleooauthtest
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"mime"
 	"net/http"
@@ -99,38 +100,28 @@ func (s *Server) fault(w http.ResponseWriter, r *http.Request) (done, dropAfter 
 // maxFormSize is how much of a body http.Request.ParseForm reads.
 const maxFormSize = 10 << 20
 
-// heldRequest is a token request held by [Fault.ProcessLate]: what
-// tokenRequest reads of it. The server keeps it by pointer, so that
-// printing the server shows no header or body.
+// heldRequest is a token request held by [Fault.ProcessLate], and its
+// body. The server keeps it by pointer, so that printing the server shows
+// no header or body.
 type heldRequest struct {
-	method string
-	url    *url.URL
-	header http.Header
-	body   []byte
+	r    *http.Request
+	body []byte
 }
 
 // hold keeps a copy of r, whose body is body, for [Server.ProcessLate].
 func (s *Server) hold(r *http.Request, body []byte) {
-	u := *r.URL
-	h := &heldRequest{method: r.Method, url: &u, header: r.Header.Clone(), body: body}
+	h := &heldRequest{r: r.Clone(context.Background()), body: body}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.held = append(s.held, h)
 }
 
-// request rebuilds the held request, unparsed, for tokenRequest.
+// request returns the held request again, unparsed, for tokenRequest.
 func (h *heldRequest) request() *http.Request {
-	u := *h.url
-	return &http.Request{
-		Method:        h.method,
-		URL:           &u,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        h.header.Clone(),
-		Body:          io.NopCloser(bytes.NewReader(h.body)),
-		ContentLength: int64(len(h.body)),
-	}
+	c := h.r.Clone(context.Background())
+	c.Body, c.ContentLength = io.NopCloser(bytes.NewReader(h.body)), int64(len(h.body))
+	c.Form, c.PostForm = nil, nil
+	return c
 }
 
 // ProcessLate processes every request held by [Fault.ProcessLate] now,
