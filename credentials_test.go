@@ -222,7 +222,7 @@ func TestCredentialsFromEnv(t *testing.T) {
 // TestMissingSecretNamesItsVariables: a confidential client whose
 // credentials came from an environment without a secret is refused with an
 // error naming both variables the secret can come from, as a missing ID
-// names PLEO_CLIENT_ID (issue 17). No error here shows a secret.
+// names PLEO_CLIENT_ID. No error here shows a secret.
 func TestMissingSecretNamesItsVariables(t *testing.T) {
 	for _, k := range []string{EnvClientID, EnvClientSecret, EnvClientSecretFile} {
 		t.Setenv(k, "")

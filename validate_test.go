@@ -533,7 +533,7 @@ func rulesOf(findings []FieldError) []Rule {
 // an error in both environments, and its message names the field, the
 // entry and the documented scope meant; a scope farther from every
 // documented one stays an unknown_scope warning, as before. Suggestions
-// prefer documented scopes to legacy ones (issue 17).
+// prefer documented scopes to legacy ones.
 func TestScopeTypos(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -8,23 +8,23 @@
 //
 // Connections are kept in a SQLite file in the working directory
 // (pleo-connections.db, created on first run; -db names another), or in PostgreSQL when
-// DATABASE_URL is set. The flow key and the token keys come from
-// PLEO_FLOW_KEY and PLEO_TOKEN_KEYS (base64; several token keys separated by
-// commas, the first one sealing); against the embedded fake Pleo they are
-// generated when unset, with a warning. The fake Pleo listens on
+// DATABASE_URL is set. The keys come from PLEO_KEYS (base64 secrets
+// separated by commas, the first one sealing: connect.ParseKeys derives the
+// flow's key and the tokens' from them); against the embedded fake Pleo one
+// is generated when unset, with a warning. The fake Pleo listens on
 // 127.0.0.1:9090, with a consent page to pick a company on; a second
 // instance uses the first one's:
 //
 //	go run ./examples/backend                       # http://localhost:3001/
-//	DATABASE_URL=postgres://... PLEO_FLOW_KEY=... PLEO_TOKEN_KEYS=... go run ./examples/backend -addr :3001
-//	DATABASE_URL=postgres://... PLEO_FLOW_KEY=... PLEO_TOKEN_KEYS=... go run ./examples/backend -addr :3002
+//	DATABASE_URL=postgres://... PLEO_KEYS=... go run ./examples/backend -addr :3001
+//	DATABASE_URL=postgres://... PLEO_KEYS=... go run ./examples/backend -addr :3002
 //
 // Against Pleo's Staging, with the credentials Pleo sent and a
 // registration whose redirect URI is http://localhost:3001/oauth/callback
 // (this one's, registered with Pleo):
 //
 //	PLEO_ENV=staging PLEO_CLIENT_ID=... PLEO_CLIENT_SECRET_FILE=... \
-//	  PLEO_FLOW_KEY=... PLEO_TOKEN_KEYS=... go run ./examples/backend
+//	  PLEO_KEYS=... go run ./examples/backend
 package main
 
 import (
@@ -90,11 +90,7 @@ func serve(ctx context.Context, registrationFile, addr, dbFile, pleoAddr string)
 		return err
 	}
 	dev := os.Getenv("PLEO_ENV") == ""
-	flowKey, err := key("PLEO_FLOW_KEY", dev)
-	if err != nil {
-		return err
-	}
-	tokenKeys, err := keys("PLEO_TOKEN_KEYS", dev)
+	keys, err := loadKeys(dev)
 	if err != nil {
 		return err
 	}
@@ -110,8 +106,8 @@ func serve(ctx context.Context, registrationFile, addr, dbFile, pleoAddr string)
 	// What goes wrong inside (a database's or Pleo's error) is logged here;
 	// the pages say only that something failed.
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	cfg := exampleapp.Config{FlowKey: flowKey, Accounts: accounts, Logger: logger}
-	opts := []connect.Option{connect.WithKeys(tokenKeys...), connect.WithLogger(logger)}
+	cfg := exampleapp.Config{FlowKey: keys.Flow(), Accounts: accounts, Logger: logger}
+	opts := []connect.Option{connect.WithKeys(keys.Token()...), connect.WithLogger(logger)}
 	switch os.Getenv("PLEO_ENV") {
 	case "staging":
 		creds, err := pleooauth.CredentialsFromEnv()
@@ -202,35 +198,20 @@ func openStore(ctx context.Context, dbFile string) (connect.Store, *sql.DB, erro
 	return store, store.DB(), nil
 }
 
-// key reads a base64 AES key from the environment. In local development
-// (the fake Pleo) a missing one is generated and printed, with a warning:
-// instances sharing a store need the same keys.
-func key(name string, dev bool) ([]byte, error) {
-	ks, err := keys(name, dev)
-	if err != nil {
-		return nil, err
-	}
-	return ks[0], nil
-}
-
-func keys(name string, dev bool) ([][]byte, error) {
-	v := os.Getenv(name)
+// loadKeys reads the keys from PLEO_KEYS (connect.ParseKeys: base64
+// secrets separated by commas, the first one sealing). In local
+// development (the fake Pleo) a missing one is generated and printed, with
+// a warning: instances sharing a store need the same keys.
+func loadKeys(dev bool) (connect.Keys, error) {
+	v := os.Getenv("PLEO_KEYS")
 	if v == "" {
 		if !dev {
-			return nil, fmt.Errorf("%s is not set: give a base64 key of 32 random bytes (openssl rand -base64 32)", name)
+			return connect.Keys{}, errors.New("PLEO_KEYS is not set: give a base64 secret of 32 random bytes (openssl rand -base64 32)")
 		}
 		k := make([]byte, 32)
 		_, _ = rand.Read(k)
-		log.Printf("WARNING: %s is not set; generated one for local development only. Every instance sharing the store needs the same: %s=%s", name, name, base64.StdEncoding.EncodeToString(k))
-		return [][]byte{k}, nil
+		v = base64.StdEncoding.EncodeToString(k)
+		log.Printf("WARNING: PLEO_KEYS is not set; generated one for local development only. Every instance sharing the store needs the same: PLEO_KEYS=%s", v)
 	}
-	var out [][]byte
-	for _, part := range strings.Split(v, ",") {
-		k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(part))
-		if err != nil || (len(k) != 16 && len(k) != 24 && len(k) != 32) {
-			return nil, fmt.Errorf("%s must hold base64 keys of 16, 24 or 32 bytes", name)
-		}
-		out = append(out, k)
-	}
-	return out, nil
+	return connect.ParseKeys(v)
 }

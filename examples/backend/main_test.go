@@ -11,7 +11,7 @@ import (
 
 // TestEmptyDatabaseURLIsRefused: a DATABASE_URL set but empty (or blank)
 // stops the backend with a message naming it, rather than reaching pgx,
-// which would fall back to its defaults, or a SQLite file (issue 17).
+// which would fall back to its defaults, or a SQLite file.
 func TestEmptyDatabaseURLIsRefused(t *testing.T) {
 	for _, dsn := range []string{"", "  ", "\n"} {
 		t.Setenv("DATABASE_URL", dsn)
