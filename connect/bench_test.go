@@ -1,7 +1,7 @@
 package connect_test
 
 // Benchmarks of the connections' hot paths, each beside its baseline. The
-// README quotes the medians of eight interleaved rounds, each round one
+// docs/performance.md quotes the medians of eight interleaved rounds, each round one
 // invocation that runs every benchmark once, in this file's order:
 //
 //	go test -run '^$' -bench '^Benchmark(TokenCached|ReuseTokenSource|TokenColdPostgres|PgxSelectByID|RefreshMemory|RefreshPostgres|NaiveRefreshPostgres|BareRefresh)$' -benchmem -count 1 ./connect

@@ -17,6 +17,9 @@ func OpenTokens(m *Manager, id string, sealed []byte) (*oauth2.Token, error) {
 // path that reads the store.
 func Forget(m *Manager, id string) { m.cache.Delete(id) }
 
+// SeededKey is testKey, for the tests outside the package.
+var SeededKey = testKey
+
 // SetSleep makes the Manager wait with sleep instead of timers, for tests
 // that run on a simulated clock.
 func SetSleep(m *Manager, sleep func(context.Context, time.Duration) error) { m.sleep = sleep }

@@ -62,6 +62,17 @@ func newManagerFixture(t *testing.T) (*flowFixture, *connect.Manager, *connect.M
 	return f, f.manager(t, store), store
 }
 
+// newTwoInstances is a flowFixture and two Managers over one memory store,
+// two instances of a backend, with company1 connected for acme through a.
+func newTwoInstances(t *testing.T, opts ...pleooauthtest.Option) (f *flowFixture, a, b *connect.Manager) {
+	t.Helper()
+	f = newFlowFixture(t, redirect, opts...)
+	store := connect.NewMemoryStore()
+	a, b = f.manager(t, store), f.manager(t, store)
+	f.connect(t, a, "acme", company1)
+	return f, a, b
+}
+
 // manager makes a Manager over store that talks to the fake server.
 func (f *flowFixture) manager(t *testing.T, store connect.Store, opts ...connect.Option) *connect.Manager {
 	t.Helper()

@@ -2,7 +2,6 @@ package connect_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -17,23 +16,11 @@ import (
 
 	"github.com/partnerkit/pleooauth"
 	"github.com/partnerkit/pleooauth/connect"
-	"github.com/partnerkit/pleooauth/internal/examplereg"
-	"github.com/partnerkit/pleooauth/internal/fakepleo"
 	"github.com/partnerkit/pleooauth/pleooauthtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 )
-
-// keysSecret returns n bytes that no other seed gives and that are not
-// one byte repeated.
-func keysSecret(n int, seed byte) []byte {
-	k := make([]byte, n)
-	for i := range k {
-		k[i] = seed + byte(i*7)
-	}
-	return k
-}
 
 func b64(k []byte) string { return base64.StdEncoding.EncodeToString(k) }
 
@@ -46,9 +33,9 @@ func mustParseKeys(t testing.TB, s string) connect.Keys {
 
 func TestParseKeysRefuses(t *testing.T) {
 	t.Parallel()
-	k1, k2 := b64(keysSecret(32, 1)), b64(keysSecret(32, 2))
+	k1, k2 := b64(connect.SeededKey(32, 1)), b64(connect.SeededKey(32, 2))
 	// 16 bytes whose last base64 character carries non-zero padding bits.
-	loose := strings.TrimSuffix(b64(keysSecret(16, 3)), "==")
+	loose := strings.TrimSuffix(b64(connect.SeededKey(16, 3)), "==")
 	loose = loose[:len(loose)-1] + "B=="
 	tests := []struct {
 		name, in, want string
@@ -60,21 +47,21 @@ func TestParseKeysRefuses(t *testing.T) {
 		{"trailing comma", k1 + ", ", "key 2 is empty"},
 		{"leading comma", "," + k1, "key 1 is empty"},
 		{"not base64", k1 + ",not-base64!", "key 2 is not base64"},
-		{"hex with a prefix", "0x" + hex.EncodeToString(keysSecret(16, 4)), "key 1 is not base64"},
+		{"hex with a prefix", "0x" + hex.EncodeToString(connect.SeededKey(16, 4)), "key 1 is not base64"},
 		{"both alphabets", "+-" + k1[2:], "key 1 is not base64"},
 		{"space inside", k1[:20] + " " + k1[20:], "key 1 is not base64"},
 		{"newline inside", k1[:20] + "\n" + k1[20:], "key 1 is not base64"},
 		{"bad padding", k1 + "=", "key 1 is not base64"},
 		{"padding bits set", loose, "key 1 is not base64"},
-		{"20 bytes", k1 + "," + b64(keysSecret(20, 5)), "key 2 is 20 bytes; want 16, 24 or 32"},
-		{"33 bytes", b64(keysSecret(33, 6)), "key 1 is 33 bytes; want 16, 24 or 32"},
+		{"20 bytes", k1 + "," + b64(connect.SeededKey(20, 5)), "key 2 is 20 bytes; want 16, 24 or 32"},
+		{"33 bytes", b64(connect.SeededKey(33, 6)), "key 1 is 33 bytes; want 16, 24 or 32"},
 		{"5 bytes", "c2hvcnQ=", "key 1 is 5 bytes; want 16, 24 or 32"},
-		{"64 bytes", b64(keysSecret(64, 7)), "key 1 is 64 bytes; want 16, 24 or 32"},
+		{"64 bytes", b64(connect.SeededKey(64, 7)), "key 1 is 64 bytes; want 16, 24 or 32"},
 		{"all zero", k1 + "," + b64(make([]byte, 32)), "key 2 is all zero bytes"},
 		{"all zero, 16 bytes", b64(make([]byte, 16)), "key 1 is all zero bytes"},
 		{"one byte repeated", b64(bytes.Repeat([]byte{0xa5}, 24)), "key 1 is one byte repeated"},
 		{"given twice", k1 + "," + k2 + "," + k1, "key 3 repeats key 1"},
-		{"given twice, spelled two ways", k1 + "," + base64.RawURLEncoding.EncodeToString(keysSecret(32, 1)), "key 2 repeats key 1"},
+		{"given twice, spelled two ways", k1 + "," + base64.RawURLEncoding.EncodeToString(connect.SeededKey(32, 1)), "key 2 repeats key 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -96,7 +83,7 @@ func TestParseKeysRefuses(t *testing.T) {
 func TestParseKeysAccepts(t *testing.T) {
 	t.Parallel()
 	for _, n := range []int{16, 24, 32} {
-		secret := keysSecret(n, byte(n))
+		secret := connect.SeededKey(n, byte(n))
 		want := mustParseKeys(t, b64(secret))
 		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
 			for _, spelled := range []string{enc.EncodeToString(secret), " \t" + enc.EncodeToString(secret) + "\r\n"} {
@@ -133,7 +120,7 @@ func TestKeysDerivation(t *testing.T) {
 
 func TestKeysFlowKeyIsNeverATokenKey(t *testing.T) {
 	t.Parallel()
-	secrets := [][]byte{keysSecret(32, 1), keysSecret(16, 2), keysSecret(24, 3)}
+	secrets := [][]byte{connect.SeededKey(32, 1), connect.SeededKey(16, 2), connect.SeededKey(24, 3)}
 	keys := mustParseKeys(t, b64(secrets[0])+" , "+b64(secrets[1])+","+b64(secrets[2]))
 	tokens := keys.Token()
 	require.Len(t, tokens, 3)
@@ -164,7 +151,7 @@ func TestKeysFlowKeyIsNeverATokenKey(t *testing.T) {
 
 func TestKeysPrintNoKey(t *testing.T) {
 	t.Parallel()
-	secret := keysSecret(32, 9)
+	secret := connect.SeededKey(32, 9)
 	keys := mustParseKeys(t, b64(secret))
 	var logged bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logged, nil)).Info("keys", "keys", keys)
@@ -190,15 +177,10 @@ func TestKeysZero(t *testing.T) {
 }
 
 // keysConnect runs a flow sealed with fl and completes it with m.
-func keysConnect(t *testing.T, p *fakepleo.Pleo, fl *connect.Flow, m *connect.Manager, account, subject string) *oauth2.Token {
+func (f *flowFixture) keysConnect(t *testing.T, fl *connect.Flow, m *connect.Manager, account, subject string) *oauth2.Token {
 	t.Helper()
-	ctx := context.WithValue(t.Context(), oauth2.HTTPClient, p.Client())
-	authURL, sealed := fl.Start(account)
-	callback, err := p.AuthorizeAs(authURL, subject)
-	require.NoError(t, err)
-	tok, got, err := fl.Finish(ctx, httptest.NewRequest(http.MethodGet, callback.String(), nil), sealed)
-	require.NoError(t, err)
-	_, err = m.Complete(ctx, tok, got)
+	tok, got := f.finish(t, fl, account, subject)
+	_, err := m.Complete(f.ctx, tok, got)
 	require.NoError(t, err)
 	return tok
 }
@@ -209,15 +191,15 @@ func keysConnect(t *testing.T, p *fakepleo.Pleo, fl *connect.Flow, m *connect.Ma
 func TestKeysRoundTrip(t *testing.T) {
 	t.Parallel()
 	const company = "urn:pleo:company:6b657973-0000-4000-8000-000000000001"
-	p := fakepleo.Start(t, examplereg.New("users:read", "http://127.0.0.1:8080/oauth/callback"), "keys-client", "keys-secret-0123456789")
-	oldS, newS := b64(keysSecret(32, 11)), base64.RawURLEncoding.EncodeToString(keysSecret(32, 12))
+	f := newFlowFixture(t, redirect)
+	oldS, newS := b64(connect.SeededKey(32, 11)), base64.RawURLEncoding.EncodeToString(connect.SeededKey(32, 12))
 	old := mustParseKeys(t, oldS)
 	store := connect.NewMemoryStore()
 
-	m := p.Manager(t, store, connect.WithKeys(old.Token()...))
-	fl, err := connect.NewFlow(p.Config, old.Flow(), connect.WithFlowClock(p.Clock.Now))
+	m := f.manager(t, store, connect.WithKeys(old.Token()...))
+	fl, err := connect.NewFlow(f.cfg, old.Flow(), connect.WithFlowClock(f.clock.Now))
 	require.NoError(t, err)
-	tok := keysConnect(t, p, fl, m, "acme", company)
+	tok := f.keysConnect(t, fl, m, "acme", company)
 	rec, err := store.Get(t.Context(), company)
 	require.NoError(t, err)
 	opened, err := connect.OpenTokens(m, company, rec.Tokens)
@@ -228,32 +210,32 @@ func TestKeysRoundTrip(t *testing.T) {
 	// The keys as given, not derived, open nothing ParseKeys's keys sealed.
 	raw, err := base64.StdEncoding.DecodeString(oldS)
 	require.NoError(t, err)
-	_, err = p.Manager(t, store, connect.WithKeys(raw)).Token(t.Context(), company)
+	_, err = f.manager(t, store, connect.WithKeys(raw)).Token(t.Context(), company)
 	assert.ErrorContains(t, err, "add it to WithKeys")
 
 	// Rotation: "new,old" opens what "old" sealed, and its flows are the new key's.
 	rotatedKeys := mustParseKeys(t, newS+","+oldS)
-	rotated := p.Manager(t, store, connect.WithKeys(rotatedKeys.Token()...))
+	rotated := f.manager(t, store, connect.WithKeys(rotatedKeys.Token()...))
 	got, err := rotated.Token(t.Context(), company)
 	require.NoError(t, err)
 	assert.Equal(t, tok.AccessToken, got.AccessToken)
-	newFlow, err := connect.NewFlow(p.Config, rotatedKeys.Flow(), connect.WithFlowClock(p.Clock.Now))
+	newFlow, err := connect.NewFlow(f.cfg, rotatedKeys.Flow(), connect.WithFlowClock(f.clock.Now))
 	require.NoError(t, err)
 	_, sealedOld := fl.Start("acme")
 	_, _, err = newFlow.Finish(t.Context(), httptest.NewRequest(http.MethodGet, "/oauth/callback?code=c&state=s", nil), sealedOld)
 	assert.ErrorIs(t, err, connect.ErrFlowInvalid, "a flow sealed under the old first key")
 
-	onlyNew := p.Manager(t, store, connect.WithKeys(mustParseKeys(t, newS).Token()...))
+	onlyNew := f.manager(t, store, connect.WithKeys(mustParseKeys(t, newS).Token()...))
 	_, err = onlyNew.Token(t.Context(), company)
 	require.ErrorContains(t, err, "add it to WithKeys", "not saved again yet")
-	p.Clock.Advance(pleooauthtest.DefaultAccessTokenTTL)
+	f.clock.Advance(pleooauthtest.DefaultAccessTokenTTL)
 	_, err = rotated.Token(t.Context(), company) // refreshes, sealing with the new key
 	require.NoError(t, err)
 	_, err = onlyNew.Token(t.Context(), company)
 	assert.NoError(t, err, "after a save, the new key alone opens it")
 
 	// A second company connects through the rotated flow and Manager.
-	keysConnect(t, p, newFlow, rotated, "globex", "urn:pleo:company:6b657973-0000-4000-8000-000000000002")
+	f.keysConnect(t, newFlow, rotated, "globex", "urn:pleo:company:6b657973-0000-4000-8000-000000000002")
 }
 
 // errorShape is every error ParseKeys gives: positions and sizes, never a
@@ -266,9 +248,9 @@ var errorShape = regexp.MustCompile(`^pleooauth: ParseKeys: (no keys|key \d+ (is
 // and work with NewManager and NewFlow.
 func FuzzParseKeys(f *testing.F) {
 	for _, s := range []string{
-		"", ",", b64(keysSecret(32, 1)),
-		b64(keysSecret(32, 1)) + "," + base64.RawURLEncoding.EncodeToString(keysSecret(16, 2)),
-		b64(make([]byte, 32)), b64(keysSecret(20, 3)), " " + b64(keysSecret(24, 4)) + " ,\t",
+		"", ",", b64(connect.SeededKey(32, 1)),
+		b64(connect.SeededKey(32, 1)) + "," + base64.RawURLEncoding.EncodeToString(connect.SeededKey(16, 2)),
+		b64(make([]byte, 32)), b64(connect.SeededKey(20, 3)), " " + b64(connect.SeededKey(24, 4)) + " ,\t",
 	} {
 		f.Add(s)
 	}

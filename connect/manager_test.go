@@ -27,16 +27,23 @@ import (
 // subject, completes it with m, and returns the token and the connection.
 func (f *flowFixture) connect(t *testing.T, m *connect.Manager, account, subject string) (*oauth2.Token, *connect.Connection) {
 	t.Helper()
-	fl := f.flow(t)
+	tok, gotAccount := f.finish(t, f.flow(t), account, subject)
+	require.Equal(t, account, gotAccount)
+	c, err := m.Complete(t.Context(), tok, gotAccount)
+	require.NoError(t, err)
+	return tok, c
+}
+
+// finish runs fl for account as a user who consents for subject, and
+// returns the token and the account Finish gives.
+func (f *flowFixture) finish(t *testing.T, fl *connect.Flow, account, subject string) (*oauth2.Token, string) {
+	t.Helper()
 	authURL, sealed := fl.Start(account)
 	callback, err := f.srv.AuthorizeAs(authURL, subject)
 	require.NoError(t, err)
 	tok, gotAccount, err := fl.Finish(f.ctx, httptest.NewRequest(http.MethodGet, callback.String(), nil), sealed)
 	require.NoError(t, err)
-	require.Equal(t, account, gotAccount)
-	c, err := m.Complete(t.Context(), tok, gotAccount)
-	require.NoError(t, err)
-	return tok, c
+	return tok, gotAccount
 }
 
 // introspect asks the fake server about a token, as the client.
@@ -62,6 +69,16 @@ func (f *flowFixture) tokenRequests() int {
 		}
 	}
 	return n
+}
+
+// assertStatus asserts that m shows the connection id with status want,
+// and returns it.
+func assertStatus(t *testing.T, m *connect.Manager, id string, want connect.Status, msgAndArgs ...any) *connect.Connection {
+	t.Helper()
+	c, err := m.Get(t.Context(), id)
+	require.NoError(t, err)
+	assert.Equal(t, want, c.Status, msgAndArgs...)
+	return c
 }
 
 func TestManagerConnectsManyCompanies(t *testing.T) {
@@ -135,10 +152,7 @@ func TestManagerSameCompanyConnectsAgain(t *testing.T) {
 // Pleo, and every caller gets its token.
 func TestManagerRefreshesOnceAcrossInstances(t *testing.T) {
 	t.Parallel()
-	f := newFlowFixture(t, redirect)
-	store := connect.NewMemoryStore()
-	a, b := f.manager(t, store), f.manager(t, store)
-	f.connect(t, a, "acme", company1)
+	f, a, b := newTwoInstances(t)
 	f.clock.Advance(pleooauthtest.DefaultAccessTokenTTL)
 
 	var wg sync.WaitGroup
@@ -181,9 +195,7 @@ func TestManagerRefusedRefreshIsTerminal(t *testing.T) {
 		before := f.tokenRequests()
 		_, err = m.Token(t.Context(), company1)
 		require.ErrorIs(t, err, connect.ErrReauthorizationRequired)
-		c, err := m.Get(t.Context(), company1)
-		require.NoError(t, err)
-		assert.Equal(t, connect.StatusReauthorizationRequired, c.Status)
+		c := assertStatus(t, m, company1, connect.StatusReauthorizationRequired)
 		assert.Contains(t, []string{"invalid_grant", "invalid_refresh_token"}, c.LastError)
 		_, err = m.Token(t.Context(), company1)
 		require.ErrorIs(t, err, connect.ErrReauthorizationRequired)
@@ -227,9 +239,7 @@ func TestManagerLostAnswer(t *testing.T) {
 	f.clock.Advance(connect.DefaultQuarantine)
 	_, err = m.Token(t.Context(), company1)
 	require.ErrorIs(t, err, connect.ErrReauthorizationRequired)
-	c, err = m.Get(t.Context(), company1)
-	require.NoError(t, err)
-	assert.Equal(t, connect.StatusReauthorizationRequired, c.Status)
+	c = assertStatus(t, m, company1, connect.StatusReauthorizationRequired)
 	assert.Equal(t, "refresh_outcome_unknown", c.LastError)
 	assert.Equal(t, 1, f.tokenRequests(), "the old refresh token was presented once")
 	_, reuses := f.srv.RefreshStats()
@@ -291,9 +301,7 @@ func TestManagerRefreshThatNeverLeft(t *testing.T) {
 	require.NoError(t, err)
 	_, err = down.Token(t.Context(), company1)
 	require.Error(t, err)
-	c, err := down.Get(t.Context(), company1)
-	require.NoError(t, err)
-	assert.Equal(t, connect.StatusActive, c.Status)
+	c := assertStatus(t, down, company1, connect.StatusActive)
 	assert.Equal(t, "token_endpoint_unavailable", c.LastError)
 
 	_, err = m.Token(t.Context(), company1)
@@ -340,9 +348,7 @@ func TestManagerDisconnect(t *testing.T) {
 	require.NoError(t, m.Disconnect(t.Context(), company1))
 	assert.False(t, f.active(t, tok1.AccessToken), "Pleo revoked the installation's tokens")
 	assert.False(t, f.active(t, tok1.RefreshToken))
-	c, err := m.Get(t.Context(), company1)
-	require.NoError(t, err)
-	assert.Equal(t, connect.StatusDisconnected, c.Status)
+	assertStatus(t, m, company1, connect.StatusDisconnected)
 	rec, err := store.Get(t.Context(), company1)
 	require.NoError(t, err)
 	assert.Nil(t, rec.Tokens, "tokens erased")
@@ -455,9 +461,7 @@ func TestManagerReportUnauthorized(t *testing.T) {
 	m := f.manager(t, connect.NewMemoryStore())
 	tok, _ := f.connect(t, m, "acme", company1)
 	require.NoError(t, m.ReportUnauthorized(t.Context(), company1, ""), "the token is active: nothing changes")
-	c, err := m.Get(t.Context(), company1)
-	require.NoError(t, err)
-	assert.Equal(t, connect.StatusActive, c.Status)
+	assertStatus(t, m, company1, connect.StatusActive)
 
 	// The company uninstalls the app at Pleo.
 	req, _ := http.NewRequest(http.MethodDelete, f.srv.URL+pleooauthtest.InstallationsPath, nil)
@@ -467,9 +471,7 @@ func TestManagerReportUnauthorized(t *testing.T) {
 	resp.Body.Close()
 	err = m.ReportUnauthorized(t.Context(), company1, "")
 	require.ErrorIs(t, err, connect.ErrReauthorizationRequired)
-	c, err = m.Get(t.Context(), company1)
-	require.NoError(t, err)
-	assert.Equal(t, connect.StatusReauthorizationRequired, c.Status)
+	c := assertStatus(t, m, company1, connect.StatusReauthorizationRequired)
 	assert.Equal(t, "revoked", c.LastError)
 	_, err = m.Token(t.Context(), company1)
 	assert.ErrorIs(t, err, connect.ErrReauthorizationRequired, "no stale token from the cache")
@@ -483,9 +485,7 @@ func TestManagerReportUnauthorized(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, a.Disconnect(t.Context(), company2))
 	require.ErrorIs(t, b.ReportUnauthorized(t.Context(), company2, ""), connect.ErrDisconnected)
-	c, err = b.Get(t.Context(), company2)
-	require.NoError(t, err)
-	assert.Equal(t, connect.StatusDisconnected, c.Status)
+	assertStatus(t, b, company2, connect.StatusDisconnected)
 	_, err = b.Token(t.Context(), company2)
 	assert.ErrorIs(t, err, connect.ErrDisconnected)
 }

@@ -771,22 +771,14 @@ func (md *model) apiCall(ctx context.Context, in *instance, c string) {
 // then the browser delivers the callback to a second instance too.
 func (md *model) connect(in *instance, c, account string) {
 	newest := len(md.srv.Grants())
-	w := httptest.NewRecorder()
 	start := httptest.NewRequest(http.MethodGet, "/connect", nil)
 	start.Header.Set("X-Account", account)
-	in.h.Connect().ServeHTTP(w, start)
-	cookies := w.Result().Cookies()
-	cb, err := md.srv.AuthorizeAs(w.Header().Get("Location"), c)
+	_, deliver, err := startAtHandlers(md.srv, in.h, start, c)
 	if err != nil {
 		md.fail("authorize: %v", err)
 	}
 	callback := func(at *instance) (int, string) {
-		r := httptest.NewRequest(http.MethodGet, cb.String(), nil)
-		for _, ck := range cookies {
-			r.AddCookie(ck)
-		}
-		w := httptest.NewRecorder()
-		at.h.Callback().ServeHTTP(w, r)
+		w := deliver(at.h)
 		return w.Code, w.Header().Get("X-Error")
 	}
 	code, why := callback(in)

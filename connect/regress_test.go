@@ -11,6 +11,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,27 +22,33 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// hookTransport calls before (if set) ahead of each request to path.
+// hookTransport calls before (if set) ahead of the first request with
+// method to path, and after (if set) once that request has been answered.
 type hookTransport struct {
-	base   http.RoundTripper
-	method string
-	path   string
-	before func()
+	base          http.RoundTripper
+	method        string
+	path          string
+	before, after func()
+	done          atomic.Bool
 }
 
 func (h *hookTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if h.before != nil && r.Method == h.method && r.URL.Path == h.path {
-		before := h.before
-		h.before = nil // once
-		before()
+	hit := r.Method == h.method && r.URL.Path == h.path && h.done.CompareAndSwap(false, true)
+	if hit && h.before != nil {
+		h.before()
 	}
-	return h.base.RoundTrip(r)
+	resp, err := h.base.RoundTrip(r)
+	if hit && h.after != nil {
+		h.after()
+	}
+	return resp, err
 }
 
-// hooked returns a Manager option whose HTTP client calls before ahead of
-// the next request with method to path.
-func (f *flowFixture) hooked(method, path string, before func()) connect.Option {
-	return connect.WithHTTPClient(&http.Client{Transport: &hookTransport{base: f.srv.Client().Transport, method: method, path: path, before: before}})
+// hooked returns a Manager option whose HTTP client is h over the fake
+// Pleo's transport.
+func (f *flowFixture) hooked(h *hookTransport) connect.Option {
+	h.base = f.srv.Client().Transport
+	return connect.WithHTTPClient(&http.Client{Transport: h})
 }
 
 // liveGrants is how many grants of subject are live at the fake Pleo.
@@ -55,24 +62,59 @@ func (f *flowFixture) liveGrants(subject string) int {
 	return n
 }
 
+// tokenBriefly returns a func in which m asks for id's token and gives up
+// after 100ms: another instance acting in the middle of an operation.
+func tokenBriefly(t *testing.T, m *connect.Manager, id string) func() {
+	return func() {
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		defer cancel()
+		_, _ = m.Token(ctx, id)
+	}
+}
+
+// startAtHandlers sends start to h's Connect, approves the flow at srv as
+// subject, and returns the callback URL and deliver, which sends the
+// callback with the flow's cookies to the Callback of the Handlers given.
+func startAtHandlers(srv *pleooauthtest.Server, h *connect.Handlers, start *http.Request, subject string) (*url.URL, func(*connect.Handlers) *httptest.ResponseRecorder, error) {
+	w := httptest.NewRecorder()
+	h.Connect().ServeHTTP(w, start)
+	cookies := w.Result().Cookies()
+	cb, err := srv.AuthorizeAs(w.Header().Get("Location"), subject)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cb, func(at *connect.Handlers) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodGet, cb.String(), nil)
+		for _, c := range cookies {
+			r.AddCookie(c)
+		}
+		rw := httptest.NewRecorder()
+		at.Callback().ServeHTTP(rw, r)
+		return rw
+	}, nil
+}
+
+// handlersCallback is startAtHandlers for GET /connect at the fake Pleo.
+func (f *flowFixture) handlersCallback(t *testing.T, h *connect.Handlers, subject string) (*url.URL, func(*connect.Handlers) *httptest.ResponseRecorder) {
+	t.Helper()
+	cb, deliver, err := startAtHandlers(f.srv, h, httptest.NewRequest(http.MethodGet, "/connect", nil), subject)
+	require.NoError(t, err)
+	return cb, deliver
+}
+
 // Item 1: instance A has the company's token cached; the company
 // connects again through instance B (a new grant); A.Disconnect must
 // revoke the grant the store holds, not the one A cached.
 func TestDisconnectRevokesTheStoredGrantNotTheCachedOne(t *testing.T) {
 	t.Parallel()
-	f := newFlowFixture(t, redirect)
-	store := connect.NewMemoryStore()
-	a, b := f.manager(t, store), f.manager(t, store)
-	f.connect(t, a, "acme", company1)
+	f, a, b := newTwoInstances(t)
 	_, err := a.Token(t.Context(), company1) // cached in A
 	require.NoError(t, err)
 	fresh, _ := f.connect(t, b, "acme", company1)
 
 	require.NoError(t, a.Disconnect(t.Context(), company1))
 	assert.False(t, f.active(t, fresh.AccessToken), "the grant the store held is revoked")
-	c, err := a.Get(t.Context(), company1)
-	require.NoError(t, err)
-	assert.Equal(t, connect.StatusDisconnected, c.Status)
+	assertStatus(t, a, company1, connect.StatusDisconnected)
 }
 
 // Item 2: the company connects again between Disconnect's DELETE and its
@@ -84,13 +126,13 @@ func TestDisconnectRacingAReconnect(t *testing.T) {
 	b := f.manager(t, store)
 	var fresh atomic.Pointer[string]
 	// The company connects again right after A's DELETE is answered.
-	a := f.manager(t, store, connect.WithHTTPClient(&http.Client{Transport: &afterTransport{
-		base: f.srv.Client().Transport, method: http.MethodDelete, path: pleooauthtest.InstallationsPath,
+	a := f.manager(t, store, f.hooked(&hookTransport{
+		method: http.MethodDelete, path: pleooauthtest.InstallationsPath,
 		after: func() {
 			tok, _ := f.connect(t, b, "acme", company1)
 			fresh.Store(&tok.AccessToken)
 		},
-	}}))
+	}))
 	f.connect(t, a, "acme", company1)
 
 	require.NoError(t, a.Disconnect(t.Context(), company1))
@@ -103,33 +145,12 @@ func TestDisconnectRacingAReconnect(t *testing.T) {
 	}
 }
 
-// afterTransport calls after (once) when a request with method to path
-// has been answered.
-type afterTransport struct {
-	base   http.RoundTripper
-	method string
-	path   string
-	after  func()
-	done   atomic.Bool
-}
-
-func (h *afterTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := h.base.RoundTrip(r)
-	if r.Method == h.method && r.URL.Path == h.path && h.done.CompareAndSwap(false, true) {
-		h.after()
-	}
-	return resp, err
-}
-
 // Item 3: A holds a stale cached token; the company disconnects and
 // connects again through B; A's API call gets 401 and A reports it. The
 // healthy new grant must stay active.
 func TestReportUnauthorizedLeavesANewerGrantAlone(t *testing.T) {
 	t.Parallel()
-	f := newFlowFixture(t, redirect)
-	store := connect.NewMemoryStore()
-	a, b := f.manager(t, store), f.manager(t, store)
-	f.connect(t, a, "acme", company1)
+	f, a, b := newTwoInstances(t)
 	stale, err := a.Token(t.Context(), company1)
 	require.NoError(t, err)
 	require.NoError(t, b.Disconnect(t.Context(), company1))
@@ -137,9 +158,7 @@ func TestReportUnauthorizedLeavesANewerGrantAlone(t *testing.T) {
 
 	assert.False(t, f.active(t, stale.AccessToken), "A's token gets a 401")
 	require.NoError(t, a.ReportUnauthorized(t.Context(), company1, stale.AccessToken))
-	c, err := a.Get(t.Context(), company1)
-	require.NoError(t, err)
-	assert.Equal(t, connect.StatusActive, c.Status, "the new grant is left alone")
+	assertStatus(t, a, company1, connect.StatusActive, "the new grant is left alone")
 	got, err := a.Token(t.Context(), company1)
 	require.NoError(t, err)
 	assert.Equal(t, fresh.AccessToken, got.AccessToken, "A now hands out the new grant's token")
@@ -179,11 +198,7 @@ func TestStallAfterTheMarkerSpendsNoTokenTwice(t *testing.T) {
 	a := f.manager(t, stalled)
 	f.connect(t, a, "acme", company1)
 	f.clock.Advance(pleooauthtest.DefaultAccessTokenTTL)
-	stalled.during = func() {
-		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
-		defer cancel()
-		_, _ = b.Token(ctx, company1)
-	}
+	stalled.during = tokenBriefly(t, b, company1)
 
 	_, _ = a.Token(t.Context(), company1)
 	f.clock.Advance(connect.DefaultQuarantine)
@@ -202,10 +217,9 @@ func TestClockSkewSpendsNoTokenTwice(t *testing.T) {
 		store := connect.NewMemoryStore()
 		store.Now = f.clock.Now
 		b := f.manager(t, store, connect.WithClock(func() time.Time { return f.clock.Now().Add(skew) }))
-		a := f.manager(t, store, f.hooked(http.MethodPost, pleooauthtest.TokenPath, func() {
-			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
-			defer cancel()
-			_, _ = b.Token(ctx, company1)
+		a := f.manager(t, store, f.hooked(&hookTransport{
+			method: http.MethodPost, path: pleooauthtest.TokenPath,
+			before: tokenBriefly(t, b, company1),
 		}))
 		f.connect(t, a, "acme", company1)
 		f.clock.Advance(pleooauthtest.DefaultAccessTokenTTL)
@@ -224,15 +238,12 @@ func TestClockSkewSpendsNoTokenTwice(t *testing.T) {
 func TestLateProcessedRefreshSpendsNoTokenTwice(t *testing.T) {
 	t.Parallel()
 	var held atomic.Bool
-	f := newFlowFixture(t, redirect, pleooauthtest.WithTokenFaults(func(r pleooauthtest.TokenRequest) pleooauthtest.Fault {
+	f, a, b := newTwoInstances(t, pleooauthtest.WithTokenFaults(func(r pleooauthtest.TokenRequest) pleooauthtest.Fault {
 		if r.GrantType == "refresh_token" && held.CompareAndSwap(false, true) {
 			return pleooauthtest.Fault{ProcessLate: true}
 		}
 		return pleooauthtest.Fault{}
 	}))
-	store := connect.NewMemoryStore()
-	a, b := f.manager(t, store), f.manager(t, store)
-	f.connect(t, a, "acme", company1)
 	f.clock.Advance(pleooauthtest.DefaultAccessTokenTTL)
 	_, err := a.Token(t.Context(), company1)
 	require.Error(t, err, "no answer")
@@ -259,13 +270,8 @@ func TestCompleteNeverMovesAConnectionSilently(t *testing.T) {
 	m := f.manager(t, store)
 	first, _ := f.connect(t, m, "acme", company1)
 
-	fl := f.flow(t)
-	authURL, sealed := fl.Start("globex")
-	cb, err := f.srv.AuthorizeAs(authURL, company1)
-	require.NoError(t, err)
-	tok, account, err := fl.Finish(f.ctx, httptest.NewRequest(http.MethodGet, cb.String(), nil), sealed)
-	require.NoError(t, err)
-	_, err = m.Complete(t.Context(), tok, account)
+	tok, account := f.finish(t, f.flow(t), "globex", company1)
+	_, err := m.Complete(t.Context(), tok, account)
 	require.ErrorIs(t, err, connect.ErrConnectedToAnotherAccount)
 	c, err := m.ForAccount("acme").Get(t.Context(), company1)
 	require.NoError(t, err, "acme still has it")
@@ -321,9 +327,7 @@ func TestSaveOutlastsAnOutageLongerThanTheLease(t *testing.T) {
 	require.NoError(t, err, "the refreshed tokens were saved after the outage")
 	assert.Greater(t, out.tries.Load(), int32(6), "the save was retried past the lease")
 	assert.True(t, f.active(t, got.AccessToken))
-	c, err := m.Get(t.Context(), company1)
-	require.NoError(t, err)
-	assert.Equal(t, connect.StatusActive, c.Status)
+	assertStatus(t, m, company1, connect.StatusActive)
 }
 
 // Item 9, the other half: with a frozen clock and a store that never
@@ -393,21 +397,9 @@ func TestCallbackFinishesOnceAcrossInstances(t *testing.T) {
 		}
 	}
 	a, b := handlers(), handlers()
-	w := httptest.NewRecorder()
-	a.Connect().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/connect", nil))
-	cb, err := f.srv.AuthorizeAs(w.Header().Get("Location"), company1)
-	require.NoError(t, err)
-	deliver := func(h *connect.Handlers) int {
-		r := httptest.NewRequest(http.MethodGet, cb.String(), nil)
-		for _, c := range w.Result().Cookies() {
-			r.AddCookie(c)
-		}
-		rw := httptest.NewRecorder()
-		h.Callback().ServeHTTP(rw, r)
-		return rw.Code
-	}
-	require.Equal(t, http.StatusOK, deliver(a))
-	assert.Equal(t, http.StatusBadRequest, deliver(b), "the replay is refused")
+	_, deliver := f.handlersCallback(t, a, company1)
+	require.Equal(t, http.StatusOK, deliver(a).Code)
+	assert.Equal(t, http.StatusBadRequest, deliver(b).Code, "the replay is refused")
 	require.Len(t, errs, 1)
 	assert.ErrorIs(t, errs[0], connect.ErrFlowInvalid)
 	tok, err := a.Manager.Token(t.Context(), company1)
@@ -437,9 +429,7 @@ func TestDisconnectDoesNotTakeA401ForRevoked(t *testing.T) {
 	require.NoError(t, err)
 
 	require.NoError(t, a.Disconnect(t.Context(), company1))
-	c, err := a.Get(t.Context(), company1)
-	require.NoError(t, err)
-	assert.Equal(t, connect.StatusDisconnected, c.Status)
+	assertStatus(t, a, company1, connect.StatusDisconnected)
 	assert.Equal(t, 0, f.liveGrants(company1), "no live grant is left behind a disconnect")
 }
 
@@ -453,17 +443,8 @@ func TestHandlersRefuseAnotherAccountsCompany(t *testing.T) {
 	run := func(h *connect.Handlers) *httptest.ResponseRecorder {
 		h.Flow, h.Manager = f.flow(t), m
 		h.Account = func(*http.Request) (string, error) { return "globex", nil }
-		w := httptest.NewRecorder()
-		h.Connect().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/connect", nil))
-		cb, err := f.srv.AuthorizeAs(w.Header().Get("Location"), company1)
-		require.NoError(t, err)
-		r := httptest.NewRequest(http.MethodGet, cb.String(), nil)
-		for _, c := range w.Result().Cookies() {
-			r.AddCookie(c)
-		}
-		rw := httptest.NewRecorder()
-		h.Callback().ServeHTTP(rw, r)
-		return rw
+		_, deliver := f.handlersCallback(t, h, company1)
+		return deliver(h)
 	}
 
 	page := run(&connect.Handlers{})

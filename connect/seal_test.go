@@ -15,7 +15,8 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// testKey returns a key of n bytes that no other seed gives.
+// testKey returns a key of n bytes that no other seed gives and that is
+// not one byte repeated.
 func testKey(n int, seed byte) []byte {
 	k := make([]byte, n)
 	for i := range k {

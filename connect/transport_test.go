@@ -72,9 +72,7 @@ func TestClientRetriesA401WithNewerTokens(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "a body that cannot be replayed: the 401 is returned")
-	c, err := a.Get(t.Context(), company1)
-	require.NoError(t, err)
-	assert.Equal(t, connect.StatusActive, c.Status, "and the grant, alive, is left active")
+	assertStatus(t, a, company1, connect.StatusActive, "and the grant, alive, is left active")
 }
 
 // TestClientReportsARevokedGrant: the company uninstalled the app at Pleo.
@@ -94,9 +92,7 @@ func TestClientReportsARevokedGrant(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
-	c, err := m.Get(t.Context(), company1)
-	require.NoError(t, err)
-	assert.Equal(t, connect.StatusReauthorizationRequired, c.Status)
+	c := assertStatus(t, m, company1, connect.StatusReauthorizationRequired)
 	assert.Equal(t, "revoked", c.LastError)
 }
 
@@ -116,22 +112,10 @@ func TestHandlersLogWhyConnectingFailed(t *testing.T) {
 	assert.Contains(t, logged.String(), "without the flow's cookie")
 
 	// A replayed callback: logged with its account.
-	w = httptest.NewRecorder()
-	h.Connect().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/connect", nil))
-	cb, err := f.srv.AuthorizeAs(w.Header().Get("Location"), company1)
-	require.NoError(t, err)
-	deliver := func() *httptest.ResponseRecorder {
-		r := httptest.NewRequest(http.MethodGet, cb.String(), nil)
-		for _, c := range w.Result().Cookies() {
-			r.AddCookie(c)
-		}
-		rw := httptest.NewRecorder()
-		h.Callback().ServeHTTP(rw, r)
-		return rw
-	}
-	require.Equal(t, http.StatusOK, deliver().Code)
+	cb, deliver := f.handlersCallback(t, h, company1)
+	require.Equal(t, http.StatusOK, deliver(h).Code)
 	logged.Reset()
-	replayed := deliver()
+	replayed := deliver(h)
 	assert.Equal(t, http.StatusBadRequest, replayed.Code)
 	assert.Contains(t, logged.String(), `"account":"acme"`)
 	assert.Contains(t, logged.String(), "authorization flow value is invalid")

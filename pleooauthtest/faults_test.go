@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,14 +23,21 @@ func holdRefreshes(hold *atomic.Bool) Option {
 	})
 }
 
+// setupHolding is a fixture whose refreshes are held until the returned
+// hold is set to false.
+func setupHolding(t *testing.T) (*fixture, *atomic.Bool) {
+	t.Helper()
+	hold := new(atomic.Bool)
+	hold.Store(true)
+	return setup(t, nil, holdRefreshes(hold)), hold
+}
+
 // TestProcessLateRefresh: a held refresh leaves the client with an error
 // and rotates nothing until ProcessLate; then it rotates as if processed
 // on arrival, so presenting the old refresh token again is a reuse.
 func TestProcessLateRefresh(t *testing.T) {
 	t.Parallel()
-	var hold atomic.Bool
-	hold.Store(true)
-	f := setup(t, nil, holdRefreshes(&hold))
+	f, hold := setupHolding(t)
 	tok := f.login(t)
 
 	_, err := f.refresh(tok.RefreshToken)
@@ -98,9 +104,7 @@ func TestProcessLateRefresh(t *testing.T) {
 // recorded with the error it was answered (to nobody).
 func TestProcessLateAfterRetry(t *testing.T) {
 	t.Parallel()
-	var hold atomic.Bool
-	hold.Store(true)
-	f := setup(t, nil, holdRefreshes(&hold))
+	f, hold := setupHolding(t)
 	tok := f.login(t)
 	_, err := f.refresh(tok.RefreshToken)
 	require.Error(t, err)
@@ -159,9 +163,7 @@ func TestProcessLateOrder(t *testing.T) {
 // goroutines at once; with -race it checks the locking.
 func TestProcessLateConcurrently(t *testing.T) {
 	t.Parallel()
-	var hold atomic.Bool
-	hold.Store(true)
-	f := setup(t, nil, holdRefreshes(&hold))
+	f, _ := setupHolding(t)
 	const n = 10
 	var processed atomic.Int64
 	var wg sync.WaitGroup
@@ -233,14 +235,7 @@ func TestFaultsLeaveTheBodyToTheEndpoint(t *testing.T) {
 	_, err := f.refresh(tok.RefreshToken)
 	require.NoError(t, err)
 
-	req, err := http.NewRequest(http.MethodPost, f.srv.URL+TokenPath, strings.NewReader(`{"grant_type":"refresh_token"}`))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	req.SetBasicAuth(clientID, clientSecret)
-	resp, err := f.srv.Client().Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
-	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Equal(t, http.StatusBadRequest, f.postJSONToken(t))
 
 	mu.Lock()
 	defer mu.Unlock()

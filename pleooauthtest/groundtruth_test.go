@@ -100,9 +100,7 @@ func TestGrantsRefreshAndReuse(t *testing.T) {
 func TestGrantsUninstalled(t *testing.T) {
 	t.Parallel()
 	f := setup(t, nil)
-	code, pkce := f.authorize(t, f.cfg)
-	tok, err := f.cfg.Exchange(f.ctx, code, pkce.ExchangeOption())
-	require.NoError(t, err)
+	tok, code, pkce := f.loginCode(t)
 	require.Equal(t, http.StatusNoContent, f.uninstall(t, tok.AccessToken))
 	g, current := f.lookup(t, tok.AccessToken)
 	assert.False(t, current)
@@ -110,7 +108,7 @@ func TestGrantsUninstalled(t *testing.T) {
 	assert.Equal(t, "uninstalled", g.Revoked)
 
 	// A later revocation keeps the first reason.
-	_, err = f.cfg.Exchange(f.ctx, code, pkce.ExchangeOption())
+	_, err := f.cfg.Exchange(f.ctx, code, pkce.ExchangeOption())
 	require.Error(t, err)
 	assert.Equal(t, "uninstalled", f.srv.Grants()[0].Revoked)
 }
@@ -118,10 +116,8 @@ func TestGrantsUninstalled(t *testing.T) {
 func TestGrantsCodeReused(t *testing.T) {
 	t.Parallel()
 	f := setup(t, nil)
-	code, pkce := f.authorize(t, f.cfg)
-	tok, err := f.cfg.Exchange(f.ctx, code, pkce.ExchangeOption())
-	require.NoError(t, err)
-	_, err = f.cfg.Exchange(f.ctx, code, pkce.ExchangeOption())
+	tok, code, pkce := f.loginCode(t)
+	_, err := f.cfg.Exchange(f.ctx, code, pkce.ExchangeOption())
 	require.Error(t, err)
 	grants := f.srv.Grants()
 	require.Len(t, grants, 1, "a reused code makes no second grant")

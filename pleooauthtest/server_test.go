@@ -84,10 +84,32 @@ func (f *fixture) authorize(t *testing.T, cfg *oauth2.Config, opts ...oauth2.Aut
 // login runs authorize and exchange.
 func (f *fixture) login(t *testing.T) *oauth2.Token {
 	t.Helper()
+	tok, _, _ := f.loginCode(t)
+	return tok
+}
+
+// loginCode is login that also returns the code and the PKCE pair it
+// exchanged, for a test that presents them again.
+func (f *fixture) loginCode(t *testing.T) (*oauth2.Token, string, pleooauth.PKCE) {
+	t.Helper()
 	code, pkce := f.authorize(t, f.cfg)
 	tok, err := f.cfg.Exchange(f.ctx, code, pkce.ExchangeOption())
 	require.NoError(t, err)
-	return tok
+	return tok, code, pkce
+}
+
+// postJSONToken sends a refresh grant to the token endpoint as JSON, with
+// the client's credentials, and returns the status.
+func (f *fixture) postJSONToken(t *testing.T) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, f.srv.URL+TokenPath, strings.NewReader(`{"grant_type":"refresh_token"}`))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.SetBasicAuth(clientID, clientSecret)
+	resp, err := f.srv.Client().Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // refresh uses a refresh token once, with x/oauth2.
@@ -349,11 +371,9 @@ func TestRefused(t *testing.T) {
 			return errorCode(t, err)
 		}},
 		{name: "code replay revokes the tokens issued", want: "invalid_grant", try: func(t *testing.T, f *fixture) string {
-			code, pkce := f.authorize(t, f.cfg)
-			tok, err := f.cfg.Exchange(f.ctx, code, pkce.ExchangeOption())
-			require.NoError(t, err)
+			tok, code, pkce := f.loginCode(t)
 			require.Equal(t, http.StatusOK, f.api(t, tok.AccessToken))
-			_, err = f.cfg.Exchange(f.ctx, code, pkce.ExchangeOption())
+			_, err := f.cfg.Exchange(f.ctx, code, pkce.ExchangeOption())
 			assert.Equal(t, http.StatusUnauthorized, f.api(t, tok.AccessToken), "RFC 6749 4.1.2: revoked")
 			_, rerr := f.refresh(tok.RefreshToken)
 			assert.Error(t, rerr)
@@ -598,20 +618,13 @@ func TestRequestsAreRecordedWithSecretsRedacted(t *testing.T) {
 func TestTokenEndpointRequestShape(t *testing.T) {
 	t.Parallel()
 	f := setup(t, nil)
-	req, err := http.NewRequest(http.MethodPost, f.srv.URL+TokenPath, strings.NewReader(`{"grant_type":"refresh_token"}`))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	req.SetBasicAuth(clientID, clientSecret)
-	resp, err := f.srv.Client().Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
-	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Equal(t, http.StatusBadRequest, f.postJSONToken(t))
 
 	status, code := f.postToken(t, url.Values{"grant_type": {"refresh_token", "refresh_token"}}, clientID, clientSecret)
 	assert.Equal(t, http.StatusBadRequest, status)
 	assert.Equal(t, "invalid_request", code)
 
-	resp, err = f.srv.Client().Get(f.srv.URL + TokenPath)
+	resp, err := f.srv.Client().Get(f.srv.URL + TokenPath)
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)

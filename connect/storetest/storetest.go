@@ -261,6 +261,13 @@ func mustRelease(t T, s connect.Store, id, owner string) {
 	require.NoError(t, s.Release(t.Context(), id, owner), "Release %s by %s", id, owner)
 }
 
+func mustUseFlow(t T, s connect.Store, id string, ttl time.Duration) bool {
+	t.Helper()
+	first, err := s.UseFlow(t.Context(), id, ttl)
+	require.NoError(t, err, "UseFlow %s", id)
+	return first
+}
+
 // orNil makes an empty slice nil: a store may give either for nothing.
 func orNil[S ~[]E, E any](s S) S {
 	if len(s) == 0 {
@@ -939,12 +946,9 @@ func checkListPageSize(t T, s connect.Store) {
 }
 
 func checkUseFlow(t T, s connect.Store) {
-	ctx := t.Context()
 	use := func(id string) bool {
 		t.Helper()
-		first, err := s.UseFlow(ctx, id, live)
-		require.NoError(t, err, "UseFlow %s", id)
-		return first
+		return mustUseFlow(t, s, id, live)
 	}
 	assert.True(t, use("flow-1"), "the first use")
 	assert.False(t, use("flow-1"), "a second use")
@@ -954,19 +958,12 @@ func checkUseFlow(t T, s connect.Store) {
 }
 
 func checkUseFlowExpires(t T, s connect.Store) {
-	ctx := t.Context()
-	use := func(id string, ttl time.Duration) bool {
-		t.Helper()
-		first, err := s.UseFlow(ctx, id, ttl)
-		require.NoError(t, err, "UseFlow %s", id)
-		return first
-	}
-	require.True(t, use("flow-brief", brief))
-	require.True(t, use("flow-kept", live))
+	require.True(t, mustUseFlow(t, s, "flow-brief", brief))
+	require.True(t, mustUseFlow(t, s, "flow-kept", live))
 	time.Sleep(lapse)
-	assert.True(t, use("flow-brief", live), "a flow past its ttl is forgotten")
-	assert.False(t, use("flow-brief", live), "and remembered again")
-	assert.False(t, use("flow-kept", live), "a flow within its ttl is remembered")
+	assert.True(t, mustUseFlow(t, s, "flow-brief", live), "a flow past its ttl is forgotten")
+	assert.False(t, mustUseFlow(t, s, "flow-brief", live), "and remembered again")
+	assert.False(t, mustUseFlow(t, s, "flow-kept", live), "a flow within its ttl is remembered")
 }
 
 // concurrently runs fn(i) for i in [0, n) at once, and returns the
@@ -1009,20 +1006,28 @@ func (w *winners) get() []string {
 	return slices.Clone(w.list)
 }
 
+// race runs try for 16 owners of round at once, requires that none got an
+// error, and returns the owners for whom it succeeded.
+func race(t T, round int, try func(owner string) (bool, error)) []string {
+	var won winners
+	errs := concurrently(16, func(i int) error {
+		owner := fmt.Sprintf("owner-%d-%d", round, i)
+		ok, err := try(owner)
+		if ok {
+			won.add(owner)
+		}
+		return err
+	})
+	require.Empty(t, errs)
+	return won.get()
+}
+
 func checkConcurrentUseFlow(t T, s connect.Store) {
 	ctx := t.Context()
 	for round := range 3 {
 		id := fmt.Sprintf("flow-%d", round)
-		var firsts winners
-		errs := concurrently(16, func(i int) error {
-			first, err := s.UseFlow(ctx, id, live)
-			if first {
-				firsts.add(fmt.Sprint(i))
-			}
-			return err
-		})
-		require.Empty(t, errs)
-		assert.Len(t, firsts.get(), 1, "round %d: exactly one use is the first", round)
+		firsts := race(t, round, func(string) (bool, error) { return s.UseFlow(ctx, id, live) })
+		assert.Len(t, firsts, 1, "round %d: exactly one use is the first", round)
 	}
 }
 
@@ -1030,17 +1035,10 @@ func checkConcurrentAcquire(t T, s connect.Store) {
 	ctx := t.Context()
 	rec := mustPut(t, s, record(id1, "acme"))
 	for round := range 4 {
-		var won winners
-		errs := concurrently(16, func(i int) error {
-			owner := fmt.Sprintf("owner-%d-%d", round, i)
+		list := race(t, round, func(owner string) (bool, error) {
 			_, ok, err := s.Acquire(ctx, rec.ID, owner, live)
-			if ok {
-				won.add(owner)
-			}
-			return err
+			return ok, err
 		})
-		require.Empty(t, errs)
-		list := won.get()
 		require.Len(t, list, 1, "round %d: exactly one instance takes the lease", round)
 		got := mustGet(t, s, rec.ID)
 		assert.Equal(t, list[0], got.LeaseOwner, "round %d: the winner holds the lease", round)
@@ -1061,17 +1059,10 @@ func checkConcurrentClaim(t T, s connect.Store) {
 	rec := mustPut(t, s, record(id1, "acme"))
 	version := rec.Version
 	for round := range 3 {
-		var won winners
-		errs := concurrently(16, func(i int) error {
-			owner := fmt.Sprintf("owner-%d-%d", round, i)
+		list := race(t, round, func(owner string) (bool, error) {
 			_, ok, err := s.Claim(ctx, rec.ID, owner, version, live)
-			if ok {
-				won.add(owner)
-			}
-			return err
+			return ok, err
 		})
-		require.Empty(t, errs)
-		list := won.get()
 		require.Len(t, list, 1, "round %d: exactly one instance claims the refresh", round)
 		got := mustGet(t, s, rec.ID)
 		assert.Equal(t, version+1, got.Version, "round %d: one Claim, one more Version", round)

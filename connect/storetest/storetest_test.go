@@ -501,7 +501,9 @@ func leaseFree(r *connect.Record, owner string, now time.Time) bool {
 	return r.LeaseOwner == "" || r.LeaseOwner == owner || !r.LeaseUntil.After(now)
 }
 
-func (s *refStore) Acquire(_ context.Context, id, owner string, ttl time.Duration) (*connect.Record, bool, error) {
+// take gives owner id's lease for ttl if it is free and r passes may
+// (when given), then lets then (when given) change r further.
+func (s *refStore) take(id, owner string, ttl time.Duration, may func(r *connect.Record) bool, then func(r *connect.Record, now time.Time)) (*connect.Record, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, err := s.lookup(id)
@@ -509,32 +511,29 @@ func (s *refStore) Acquire(_ context.Context, id, owner string, ttl time.Duratio
 		return nil, false, err
 	}
 	now := s.now()
-	if !leaseFree(r, owner, now) {
+	if may != nil && !may(r) || !leaseFree(r, owner, now) {
 		return copyRecord(r, now), false, nil
 	}
 	r.LeaseOwner, r.LeaseUntil = owner, now.Add(ttl)
+	if then != nil {
+		then(r, now)
+	}
 	return copyRecord(r, now), true, nil
 }
 
+func (s *refStore) Acquire(_ context.Context, id, owner string, ttl time.Duration) (*connect.Record, bool, error) {
+	return s.take(id, owner, ttl, nil, nil)
+}
+
 func (s *refStore) Claim(_ context.Context, id, owner string, version int64, ttl time.Duration) (*connect.Record, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, err := s.lookup(id)
-	if err != nil {
-		return nil, false, err
-	}
-	now := s.now()
-	if r.Version != version || !leaseFree(r, owner, now) {
-		return copyRecord(r, now), false, nil
-	}
-	r.LeaseOwner, r.LeaseUntil = owner, now.Add(ttl)
-	if s.bug != claimSetsNoMarker {
-		r.RefreshSentAt = now
-	}
-	if s.bug != claimKeepsVersion {
-		r.Version++
-	}
-	return copyRecord(r, now), true, nil
+	return s.take(id, owner, ttl, func(r *connect.Record) bool { return r.Version == version }, func(r *connect.Record, now time.Time) {
+		if s.bug != claimSetsNoMarker {
+			r.RefreshSentAt = now
+		}
+		if s.bug != claimKeepsVersion {
+			r.Version++
+		}
+	})
 }
 
 func (s *refStore) Update(_ context.Context, rec *connect.Record, owner string, release bool) (*connect.Record, error) {
