@@ -1,6 +1,6 @@
 package connect_test
 
-// Benchmarks of the connections' hot paths, each beside its baseline. The
+// Benchmarks of the connections' hot paths, each beside its baseline.
 // docs/performance.md quotes the medians of eight interleaved rounds, each round one
 // invocation that runs every benchmark once, in this file's order:
 //
