@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/partnerkit/pleooauth"
@@ -78,6 +79,53 @@ type entry struct {
 	mu      sync.Mutex
 	tok     *oauth2.Token
 	version int64
+
+	// valid is tok while it may be handed out, read without the lock:
+	// set with tok (by keep), nil when tok is nil or not valid.
+	valid atomic.Pointer[validToken]
+}
+
+// validToken is a cached token and the time it stops being handed out
+// from the cache: its expiry less the expiry delta (zero: never). On the
+// real clock that time carries a monotonic reading, so checking it costs
+// one monotonic clock reading (time.Until) rather than a wall one.
+type validToken struct {
+	tok   *oauth2.Token
+	until time.Time
+}
+
+// keep caches tok at version in e, whose lock the caller holds.
+func (m *Manager) keep(e *entry, tok *oauth2.Token, version int64) {
+	e.tok, e.version = tok, version
+	if !m.valid(tok) {
+		e.valid.Store(nil)
+		return
+	}
+	v := &validToken{tok: tok}
+	if !tok.Expiry.IsZero() {
+		now := m.now()
+		v.until = now.Add(tok.Expiry.Sub(now) - m.delta)
+	}
+	e.valid.Store(v)
+}
+
+// cached returns e's token when it is valid now, without the lock: the
+// path every API call takes.
+func (m *Manager) cached(e *entry) *oauth2.Token {
+	v := e.valid.Load()
+	switch {
+	case v == nil:
+		return nil
+	case v.until.IsZero():
+		return v.tok
+	case m.realClock:
+		if time.Until(v.until) > 0 {
+			return v.tok
+		}
+	case m.now().Before(v.until):
+		return v.tok
+	}
+	return nil
 }
 
 // Option configures a [Manager].
@@ -88,6 +136,7 @@ type managerOptions struct {
 	keys       [][]byte // the keyring is made from them
 	hc         *http.Client
 	now        func() time.Time
+	realClock  bool                                       // now is time.Now, not a WithClock
 	sleep      func(context.Context, time.Duration) error // waits on the Manager's clock
 	log        *slog.Logger
 	intro      string
@@ -120,7 +169,7 @@ func WithHTTPClient(c *http.Client) Option {
 // refresh markers are on the store's clock, not this one; see the package
 // documentation for what skewed instance clocks still do.
 func WithClock(now func() time.Time) Option {
-	return func(o *managerOptions) { o.now = now }
+	return func(o *managerOptions) { o.now, o.realClock = now, false }
 }
 
 // WithLogger sets where the Manager logs refreshes and failures (never a
@@ -186,7 +235,7 @@ func NewManager(cfg *oauth2.Config, store Store, opts ...Option) (*Manager, erro
 		return nil, errors.New("pleooauth: NewManager needs an *oauth2.Config and a Store")
 	}
 	o := managerOptions{
-		hc: http.DefaultClient, now: time.Now, sleep: defaultSleep, delta: DefaultExpiryDelta,
+		hc: http.DefaultClient, now: time.Now, realClock: true, sleep: defaultSleep, delta: DefaultExpiryDelta,
 		lease: DefaultLeaseTTL, reqTTL: DefaultRefreshTimeout, quarantine: DefaultQuarantine,
 	}
 	for _, opt := range opts {
@@ -471,7 +520,8 @@ func (m *Manager) ReportUnauthorized(ctx context.Context, id, accessToken string
 	e := m.entry(id)
 	e.mu.Lock()
 	if e.tok != nil && (accessToken == "" || e.tok.AccessToken == accessToken) {
-		accessToken, e.tok = e.tok.AccessToken, nil
+		accessToken = e.tok.AccessToken
+		m.keep(e, nil, e.version)
 	}
 	e.mu.Unlock()
 	rec, err := m.store.Get(ctx, id)
@@ -601,7 +651,7 @@ func (m *Manager) remember(id string, tok *oauth2.Token, version int64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if version >= e.version {
-		e.tok, e.version = tok, version
+		m.keep(e, tok, version)
 	}
 }
 

@@ -46,6 +46,9 @@ const maxRounds = 16
 // presented twice is the package documentation's "Refreshing" section.
 func (m *Manager) Token(ctx context.Context, id string) (*oauth2.Token, error) {
 	e := m.entry(id)
+	if tok := m.cached(e); tok != nil {
+		return tok, nil
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if m.valid(e.tok) {
@@ -57,7 +60,7 @@ func (m *Manager) Token(ctx context.Context, id string) (*oauth2.Token, error) {
 		// nothing, if the record changed since; then read it.
 		tok, rec, err := m.claimAndSend(ctx, id, e.version, e.tok, false)
 		if err == nil {
-			e.tok, e.version = tok, rec.Version
+			m.keep(e, tok, rec.Version)
 			return tok, nil
 		}
 		if !errors.Is(err, errAgain) {
@@ -68,7 +71,7 @@ func (m *Manager) Token(ctx context.Context, id string) (*oauth2.Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.tok, e.version = tok, rec.Version
+	m.keep(e, tok, rec.Version)
 	return tok, nil
 }
 

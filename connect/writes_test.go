@@ -174,3 +174,66 @@ func testRefreshDurableWrites(t *testing.T, f *flowFixture, store connect.Store)
 	assert.Equal(t, map[string]int{"Claim": 1, "Get": 1}, cs.take(),
 		"a stale cached token costs a claim that writes nothing and one read")
 }
+
+// TestTokenCacheBoundary: a cached token is handed out without touching
+// the store until its expiry less the expiry delta, and not an instant
+// longer; a token ReportUnauthorized dropped is never handed out again
+// from the cache.
+func TestTokenCacheBoundary(t *testing.T) {
+	t.Parallel()
+	f := newFlowFixture(t, redirect)
+	ms := connect.NewMemoryStore()
+	ms.Now = f.clock.Now
+	cs := newCountingStore(ms)
+	const delta = 2 * time.Minute
+	m := f.manager(t, cs, connect.WithExpiryDelta(delta))
+	tok, c := f.connect(t, m, "acme", company1)
+	require.False(t, c.TokenExpiry.IsZero())
+	cs.take()
+
+	f.clock.Advance(c.TokenExpiry.Add(-delta - time.Nanosecond).Sub(f.clock.Now()))
+	got, err := m.Token(t.Context(), company1)
+	require.NoError(t, err)
+	assert.Equal(t, tok.AccessToken, got.AccessToken, "valid until expiry less the delta")
+	assert.Empty(t, cs.take(), "a valid cached token touches no store")
+
+	f.clock.Advance(time.Nanosecond)
+	got, err = m.Token(t.Context(), company1)
+	require.NoError(t, err)
+	assert.NotEqual(t, tok.AccessToken, got.AccessToken, "due at expiry less the delta: refreshed")
+	assert.Equal(t, 1, f.tokenRequests())
+	cs.take()
+
+	// Pleo refused the new token (it still says it is active): the cache
+	// drops it, and the next Token reads the store.
+	require.NoError(t, m.ReportUnauthorized(t.Context(), company1, got.AccessToken))
+	cs.take()
+	again, err := m.Token(t.Context(), company1)
+	require.NoError(t, err)
+	assert.Equal(t, got.AccessToken, again.AccessToken, "the stored token, still valid")
+	assert.Equal(t, map[string]int{"Get": 1}, cs.take(), "read from the store, not the cache")
+	_, err = m.Token(t.Context(), company1)
+	require.NoError(t, err)
+	assert.Empty(t, cs.take(), "cached again")
+}
+
+// TestTokenCacheRealClock: on the real clock (no WithClock), a cached
+// token stops being handed out once its expiry less the delta has passed.
+// The delta leaves the token 50 ms; the test waits longer than that and
+// asserts only that the token was then refreshed, never how fast.
+func TestTokenCacheRealClock(t *testing.T) {
+	t.Parallel()
+	f := newFlowFixture(t, redirect)
+	p := f.pleo
+	m, err := connect.NewManager(p.Config, connect.NewMemoryStore(),
+		connect.WithKeys(p.Key), connect.WithHTTPClient(p.Client()),
+		connect.WithIntrospectionURL(p.IntrospectionURL()), connect.WithAPIBaseURL(p.URL),
+		connect.WithExpiryDelta(pleooauthtest.DefaultAccessTokenTTL-50*time.Millisecond))
+	require.NoError(t, err)
+	tok, _ := f.connect(t, m, "acme", company1)
+	time.Sleep(100 * time.Millisecond)
+	got, err := m.Token(t.Context(), company1)
+	require.NoError(t, err)
+	assert.NotEqual(t, tok.AccessToken, got.AccessToken, "the cached token was due: refreshed")
+	assert.GreaterOrEqual(t, f.tokenRequests(), 1)
+}
