@@ -4,39 +4,54 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/partnerkit/pleooauth/internal/pleoapi"
 	"golang.org/x/oauth2"
 )
 
-// StagingEndpoint is Pleo's Staging authorization server, where every
-// partner starts.
+// Endpoints are the URLs of one Pleo: its authorization server's
+// authorize, token and introspection endpoints, and the base URL of its
+// API. [StagingEndpoints] and [ProductionEndpoints] are Pleo's;
+// pleooauthtest's Server.Endpoints gives a fake's. Give them to
+// [Registration.OAuth2Config] with [WithEndpoints], and to connect's
+// Manager, once each.
 //
 // Documentation: https://developers.pleo.io/docs/current/integration-design/auth/oauth/getting-set-up/oauth-client-configuration
-var StagingEndpoint = oauth2.Endpoint{
-	AuthURL:   "https://auth.staging.pleo.io/oauth/authorize",
-	TokenURL:  "https://auth.staging.pleo.io/oauth/token",
-	AuthStyle: oauth2.AuthStyleInHeader,
+type Endpoints struct {
+	AuthURL          string // the authorization endpoint, where the user consents
+	TokenURL         string // the token endpoint: codes and refresh tokens for tokens
+	IntrospectionURL string // token introspection (RFC 7662)
+	APIBaseURL       string // Pleo's API: base URL + endpoint path = request URL
 }
 
-// ProductionEndpoint is Pleo's Production authorization server.
-//
-// Documentation: https://developers.pleo.io/docs/current/integration-design/auth/oauth/getting-set-up/oauth-client-configuration
-var ProductionEndpoint = oauth2.Endpoint{
-	AuthURL:   "https://auth.pleo.io/oauth/authorize",
-	TokenURL:  "https://auth.pleo.io/oauth/token",
-	AuthStyle: oauth2.AuthStyleInHeader,
+// StagingEndpoints are Pleo's Staging environment, where every partner
+// starts.
+var StagingEndpoints = endpointsAt("https://auth.staging.pleo.io", "https://external.staging.pleo.io")
+
+// ProductionEndpoints are Pleo's Production environment.
+var ProductionEndpoints = endpointsAt("https://auth.pleo.io", "https://external.pleo.io")
+
+// endpointsAt returns the endpoints of a Pleo whose authorization server
+// and API are at the base URLs given.
+func endpointsAt(auth, api string) Endpoints {
+	return Endpoints{
+		AuthURL:          auth + pleoapi.AuthorizePath,
+		TokenURL:         auth + pleoapi.TokenPath,
+		IntrospectionURL: auth + pleoapi.IntrospectPath,
+		APIBaseURL:       api,
+	}
 }
 
-// Endpoint returns the authorization server of the environment:
-// [StagingEndpoint] or [ProductionEndpoint]. It returns a zero Endpoint and
-// an error matching [ErrUnknownEnvironment] for any other value.
-func (e Environment) Endpoint() (oauth2.Endpoint, error) {
+// Endpoints returns the environment's endpoints: [StagingEndpoints] or
+// [ProductionEndpoints]. It returns an error matching
+// [ErrUnknownEnvironment] for any other value.
+func (e Environment) Endpoints() (Endpoints, error) {
 	switch e {
 	case Staging:
-		return StagingEndpoint, nil
+		return StagingEndpoints, nil
 	case Production:
-		return ProductionEndpoint, nil
+		return ProductionEndpoints, nil
 	}
-	return oauth2.Endpoint{}, fmt.Errorf("%w %q", ErrUnknownEnvironment, string(e))
+	return Endpoints{}, fmt.Errorf("%w %q", ErrUnknownEnvironment, string(e))
 }
 
 // ConfigOption adjusts the *oauth2.Config built by
@@ -47,7 +62,7 @@ type configOptions struct {
 	redirectURL string
 	scopes      []Scope
 	scopesSet   bool
-	endpoint    *oauth2.Endpoint
+	endpoints   *Endpoints
 }
 
 // WithRedirectURL picks the redirect URI the config uses, instead of the
@@ -65,11 +80,11 @@ func WithScopes(scopes ...Scope) ConfigOption {
 	return func(o *configOptions) { o.scopes, o.scopesSet = scopes, true }
 }
 
-// WithEndpoint points the config at another authorization server, such as
-// a test server. Its AuthStyle is ignored: the registration's
-// token_endpoint_auth_method decides it.
-func WithEndpoint(e oauth2.Endpoint) ConfigOption {
-	return func(o *configOptions) { o.endpoint = &e }
+// WithEndpoints points the config at another Pleo than the environment's,
+// such as pleooauthtest's fake: its AuthURL and TokenURL. The
+// environment's rules still apply to the registration.
+func WithEndpoints(e Endpoints) ConfigOption {
+	return func(o *configOptions) { o.endpoints = &e }
 }
 
 // OAuth2Config validates the registration for env and builds the
@@ -90,7 +105,7 @@ func WithEndpoint(e oauth2.Endpoint) ConfigOption {
 // The returned config holds the raw client secret in ClientSecret, as
 // x/oauth2 needs it; do not log or print the config.
 func (r *Registration) OAuth2Config(env Environment, creds Credentials, opts ...ConfigOption) (*oauth2.Config, error) {
-	endpoint, err := env.Endpoint()
+	endpoints, err := env.Endpoints()
 	if err != nil {
 		return nil, err
 	}
@@ -104,10 +119,10 @@ func (r *Registration) OAuth2Config(env Environment, creds Credentials, opts ...
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.endpoint != nil {
-		endpoint = *o.endpoint
+	if o.endpoints != nil {
+		endpoints = *o.endpoints
 	}
-	endpoint.AuthStyle = oauth2.AuthStyleInHeader
+	endpoint := oauth2.Endpoint{AuthURL: endpoints.AuthURL, TokenURL: endpoints.TokenURL, AuthStyle: oauth2.AuthStyleInHeader}
 	if r.AuthMethod() != AuthClientSecretBasic {
 		endpoint.AuthStyle = oauth2.AuthStyleInParams
 	}

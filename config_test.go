@@ -39,15 +39,28 @@ func TestOAuth2ConfigForEachEnvironment(t *testing.T) {
 	}
 }
 
-func TestEnvironmentEndpoint(t *testing.T) {
+func TestEnvironmentEndpoints(t *testing.T) {
 	t.Parallel()
-	e, err := Staging.Endpoint()
+	// The URLs Pleo documents for each environment.
+	e, err := Staging.Endpoints()
 	require.NoError(t, err)
-	assert.Equal(t, StagingEndpoint, e)
-	e, err = Production.Endpoint()
+	assert.Equal(t, Endpoints{
+		AuthURL:          "https://auth.staging.pleo.io/oauth/authorize",
+		TokenURL:         "https://auth.staging.pleo.io/oauth/token",
+		IntrospectionURL: "https://auth.staging.pleo.io/oauth/token/introspect",
+		APIBaseURL:       "https://external.staging.pleo.io",
+	}, e)
+	assert.Equal(t, StagingEndpoints, e)
+	e, err = Production.Endpoints()
 	require.NoError(t, err)
-	assert.Equal(t, ProductionEndpoint, e)
-	_, err = Environment("dev").Endpoint()
+	assert.Equal(t, Endpoints{
+		AuthURL:          "https://auth.pleo.io/oauth/authorize",
+		TokenURL:         "https://auth.pleo.io/oauth/token",
+		IntrospectionURL: "https://auth.pleo.io/oauth/token/introspect",
+		APIBaseURL:       "https://external.pleo.io",
+	}, e)
+	assert.Equal(t, ProductionEndpoints, e)
+	_, err = Environment("dev").Endpoints()
 	assert.ErrorIs(t, err, ErrUnknownEnvironment)
 }
 
@@ -66,7 +79,7 @@ func TestOAuth2ConfigAuthStyle(t *testing.T) {
 			creds.ClientSecret = Secret{}
 		}
 		// Even an endpoint that asks for auto-detection gets a pinned style.
-		cfg, err := r.OAuth2Config(Staging, creds, WithEndpoint(oauth2.Endpoint{AuthURL: "http://127.0.0.1/a", TokenURL: "http://127.0.0.1/t", AuthStyle: oauth2.AuthStyleAutoDetect}))
+		cfg, err := r.OAuth2Config(Staging, creds, WithEndpoints(Endpoints{AuthURL: "http://127.0.0.1/a", TokenURL: "http://127.0.0.1/t"}))
 		require.NoError(t, err, method)
 		assert.Equal(t, want, cfg.Endpoint.AuthStyle, method)
 		assert.Equal(t, "http://127.0.0.1/t", cfg.Endpoint.TokenURL)
@@ -102,7 +115,7 @@ func TestOAuth2ConfigSendsCredentialsOnce(t *testing.T) {
 		}))
 		r := seedExample()
 		r.TokenEndpointAuthMethod = method
-		cfg, err := r.OAuth2Config(Staging, exampleCredentials(t), WithEndpoint(oauth2.Endpoint{AuthURL: srv.URL + "/oauth/authorize", TokenURL: srv.URL + "/oauth/token"}))
+		cfg, err := r.OAuth2Config(Staging, exampleCredentials(t), WithEndpoints(Endpoints{AuthURL: srv.URL + "/oauth/authorize", TokenURL: srv.URL + "/oauth/token"}))
 		require.NoError(t, err)
 		_, err = cfg.Exchange(t.Context(), "code")
 		var rerr *oauth2.RetrieveError

@@ -68,7 +68,7 @@ func TestSentinelsWhereDocumented(t *testing.T) {
 		{"ParseRegistration, not JSON or YAML", ErrSyntax, parse(`{"client_name": `)},
 		{"ParseAndCheck, not JSON or YAML", ErrSyntax, func() error { _, _, err := ParseAndCheck([]byte("- a\n- b\n"), Staging); return err }},
 		{"ParseEnvironment", ErrUnknownEnvironment, func() error { _, err := ParseEnvironment("prod"); return err }},
-		{"Environment.Endpoint", ErrUnknownEnvironment, func() error { _, err := Environment("dev").Endpoint(); return err }},
+		{"Environment.Endpoints", ErrUnknownEnvironment, func() error { _, err := Environment("dev").Endpoints(); return err }},
 		{"Registration.OAuth2Config, an unknown environment", ErrUnknownEnvironment, config(seedExample(), "dev", secret)},
 		{"NewCredentials, empty client ID", ErrInvalidCredentials, func() error { _, err := NewCredentials("", "s"); return err }},
 		{"NewCredentials, white space", ErrInvalidCredentials, func() error { _, err := NewCredentials("client", "sec ret"); return err }},

@@ -27,7 +27,7 @@ func TestRFC7636AppendixB(t *testing.T) {
 	require.NoError(t, ValidateS256Challenge(rfcChallenge))
 	require.NoError(t, VerifyS256(rfcVerifier, rfcChallenge))
 	p := PKCE{Verifier: NewSecret(rfcVerifier), Challenge: rfcChallenge}
-	cfg := &oauth2.Config{ClientID: "c", Endpoint: StagingEndpoint}
+	cfg := &oauth2.Config{ClientID: "c", Endpoint: oauth2.Endpoint{AuthURL: StagingEndpoints.AuthURL, TokenURL: StagingEndpoints.TokenURL}}
 	u, err := url.Parse(cfg.AuthCodeURL("state", p.AuthCodeOption()))
 	require.NoError(t, err)
 	assert.Equal(t, rfcChallenge, u.Query().Get("code_challenge"))
@@ -69,7 +69,7 @@ func TestPKCEOptions(t *testing.T) {
 		_, _ = w.Write([]byte(`{"access_token":"a","token_type":"Bearer"}`))
 	}))
 	t.Cleanup(tokenEndpoint.Close)
-	cfg := &oauth2.Config{ClientID: "c", Endpoint: oauth2.Endpoint{AuthURL: StagingEndpoint.AuthURL, TokenURL: tokenEndpoint.URL}}
+	cfg := &oauth2.Config{ClientID: "c", Endpoint: oauth2.Endpoint{AuthURL: StagingEndpoints.AuthURL, TokenURL: tokenEndpoint.URL}}
 
 	u, err := url.Parse(cfg.AuthCodeURL("s", p.AuthCodeOption()))
 	require.NoError(t, err)

@@ -70,13 +70,13 @@ func newBenchFixtureOn(b *testing.B, store connect.Store, managerOnFakeClock boo
 	clock := pleooauthtest.NewClock(time.Now())
 	srv := pleooauthtest.NewServer(reg, creds, pleooauthtest.WithClock(clock.Now))
 	b.Cleanup(srv.Close)
-	cfg, err := reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoint(srv.Endpoint()))
+	cfg, err := reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoints(srv.Endpoints()))
 	if err != nil {
 		b.Fatal(err)
 	}
 	key := []byte("0123456789abcdef0123456789abcdef")
 	opts := []connect.Option{connect.WithKeys(key), connect.WithHTTPClient(srv.Client()),
-		connect.WithIntrospectionURL(srv.IntrospectionURL()), connect.WithAPIBaseURL(srv.URL)}
+		connect.WithEndpoints(srv.Endpoints())}
 	if managerOnFakeClock {
 		opts = append(opts, connect.WithClock(clock.Now))
 	}

@@ -31,7 +31,7 @@ func Example() {
 	creds, _ := pleooauth.NewCredentials("example-client", "example-secret-0123456789")
 	pleo := pleooauthtest.NewServer(reg, creds)
 	defer pleo.Close()
-	cfg, err := reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoint(pleo.Endpoint()))
+	cfg, err := reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoints(pleo.Endpoints()))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -48,7 +48,7 @@ func Example() {
 		return
 	}
 	mgr, err := connect.NewManager(cfg, connect.NewMemoryStore(), connect.WithKeys(keys.Token()...),
-		connect.WithHTTPClient(pleo.Client()), connect.WithIntrospectionURL(pleo.IntrospectionURL()), connect.WithAPIBaseURL(pleo.URL))
+		connect.WithHTTPClient(pleo.Client()), connect.WithEndpoints(pleo.Endpoints()))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -81,7 +81,7 @@ func Example() {
 	fmt.Println(c.ID, c.Account, c.Status)
 
 	// Later, from any instance sharing the store: Pleo's API as that company.
-	resp, err := mgr.Client(ctx, c.ID).Get(pleo.URL + pleooauthtest.EmployeesPath)
+	resp, err := mgr.Client(ctx, c.ID).Get(mgr.Endpoints().APIBaseURL + "/v2/employees")
 	if err != nil {
 		fmt.Println(err)
 		return

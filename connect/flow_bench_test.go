@@ -14,7 +14,7 @@ import (
 func benchConfig() *oauth2.Config {
 	return &oauth2.Config{
 		ClientID:    "12a3b456-78c9-0d12-34e5-f678ab9bcd0e",
-		Endpoint:    pleooauth.StagingEndpoint,
+		Endpoint:    oauth2.Endpoint{AuthURL: pleooauth.StagingEndpoints.AuthURL, TokenURL: pleooauth.StagingEndpoints.TokenURL},
 		RedirectURL: "https://client.example/callback",
 		Scopes:      []string{"users:read", "users:write"},
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/partnerkit/pleooauth/connect"
 	"github.com/partnerkit/pleooauth/internal/examplereg"
 	"github.com/partnerkit/pleooauth/internal/fakepleo"
+	"github.com/partnerkit/pleooauth/internal/pleoapi"
 	"github.com/partnerkit/pleooauth/pleooauthtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -77,6 +78,16 @@ func newTwoInstances(t *testing.T, opts ...pleooauthtest.Option) (f *flowFixture
 func (f *flowFixture) manager(t *testing.T, store connect.Store, opts ...connect.Option) *connect.Manager {
 	t.Helper()
 	return f.pleo.Manager(t, store, opts...)
+}
+
+// withTokenURL returns the fixture's config and endpoints with the token
+// endpoint at tokenURL instead: a proxy, or nothing listening.
+func (f *flowFixture) withTokenURL(tokenURL string) (*oauth2.Config, pleooauth.Endpoints) {
+	cfg := *f.cfg
+	cfg.Endpoint.TokenURL = tokenURL
+	e := f.srv.Endpoints()
+	e.TokenURL = tokenURL
+	return &cfg, e
 }
 
 func (f *flowFixture) flow(t *testing.T, opts ...connect.FlowOption) *connect.Flow {
@@ -161,7 +172,7 @@ func TestFlowRefusesBadSealedValues(t *testing.T) {
 
 	// Nothing reached the token endpoint.
 	for _, r := range f.srv.Requests() {
-		assert.NotEqual(t, pleooauthtest.TokenPath, r.Path)
+		assert.NotEqual(t, pleoapi.TokenPath, r.Path)
 	}
 	// And the untouched value still works.
 	_, _, err = fl.Finish(f.ctx, req, sealed)
@@ -212,7 +223,7 @@ func TestFlowStateMismatch(t *testing.T) {
 	_, _, err = fl.Finish(f.ctx, req, sealed2)
 	assert.ErrorIs(t, err, connect.ErrStateMismatch, "no state at all")
 	for _, r := range f.srv.Requests() {
-		assert.NotEqual(t, pleooauthtest.TokenPath, r.Path, "no exchange after a state mismatch")
+		assert.NotEqual(t, pleoapi.TokenPath, r.Path, "no exchange after a state mismatch")
 	}
 }
 

@@ -1,14 +1,11 @@
 package connect
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
-
-	"golang.org/x/oauth2"
 )
 
 // DefaultCookieName names the cookie [Handlers] keep the sealed flow value
@@ -120,7 +117,7 @@ func (h *Handlers) Callback() http.Handler {
 			h.fail(w, r, fmt.Errorf("%w: the callback came without the flow's cookie", ErrFlowInvalid), "")
 			return
 		}
-		ctx := context.WithValue(r.Context(), oauth2.HTTPClient, h.Manager.HTTPClient())
+		ctx := h.Manager.oauthContext(r.Context())
 		tok, account, err := h.Flow.finish(ctx, r, cookie.Value, h.Manager.store)
 		if err != nil {
 			h.fail(w, r, err, account)

@@ -254,7 +254,7 @@ func FuzzParseKeys(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	cfg := &oauth2.Config{ClientID: "c", Endpoint: pleooauth.StagingEndpoint}
+	cfg := &oauth2.Config{ClientID: "c", Endpoint: oauth2.Endpoint{TokenURL: pleooauth.StagingEndpoints.TokenURL}}
 	f.Fuzz(func(t *testing.T, s string) {
 		keys, err := connect.ParseKeys(s)
 		if err != nil {

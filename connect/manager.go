@@ -1,7 +1,6 @@
 package connect
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -19,19 +18,8 @@ import (
 	"time"
 
 	"github.com/partnerkit/pleooauth"
+	"github.com/partnerkit/pleooauth/internal/pleoapi"
 	"golang.org/x/oauth2"
-)
-
-// Pleo's token introspection endpoints and API base URLs, the defaults of
-// [WithIntrospectionURL] and [WithAPIBaseURL] for a config whose endpoint
-// is [pleooauth.StagingEndpoint] or [pleooauth.ProductionEndpoint].
-//
-// Documentation: https://developers.pleo.io/docs/current/integration-design/auth/oauth/token-introspection
-const (
-	StagingIntrospectionURL    = "https://auth.staging.pleo.io/oauth/token/introspect"
-	ProductionIntrospectionURL = "https://auth.pleo.io/oauth/token/introspect"
-	StagingAPIBaseURL          = "https://external.staging.pleo.io"
-	ProductionAPIBaseURL       = "https://external.pleo.io"
 )
 
 // Defaults of the Manager's timing options.
@@ -139,8 +127,7 @@ type managerOptions struct {
 	realClock  bool                                       // now is time.Now, not a WithClock
 	sleep      func(context.Context, time.Duration) error // waits on the Manager's clock
 	log        *slog.Logger
-	intro      string
-	api        string
+	endpoints  pleooauth.Endpoints
 	delta      time.Duration
 	lease      time.Duration
 	reqTTL     time.Duration
@@ -178,16 +165,13 @@ func WithLogger(l *slog.Logger) Option {
 	return func(o *managerOptions) { o.log = l }
 }
 
-// WithIntrospectionURL sets Pleo's token introspection endpoint. The
-// default follows the config's endpoint: Staging's or Production's.
-func WithIntrospectionURL(u string) Option {
-	return func(o *managerOptions) { o.intro = u }
-}
-
-// WithAPIBaseURL sets the base URL of Pleo's API, for Disconnect. The
-// default follows the config's endpoint: Staging's or Production's.
-func WithAPIBaseURL(u string) Option {
-	return func(o *managerOptions) { o.api = strings.TrimSuffix(u, "/") }
+// WithEndpoints sets the Pleo the Manager talks to: its token
+// introspection endpoint and its API, and the authorization server, which
+// must be the config's. Without it, the config's token endpoint picks
+// [pleooauth.StagingEndpoints] or [pleooauth.ProductionEndpoints]; give it
+// for any other Pleo, such as pleooauthtest's Server.Endpoints.
+func WithEndpoints(e pleooauth.Endpoints) Option {
+	return func(o *managerOptions) { o.endpoints = e }
 }
 
 // WithExpiryDelta sets how long before expiry a token is refreshed
@@ -246,14 +230,8 @@ func NewManager(cfg *oauth2.Config, store Store, opts ...Option) (*Manager, erro
 		return nil, err
 	}
 	o.keys = nil // the keyring has them; nothing else keeps a copy to print
-	switch cfg.Endpoint.TokenURL {
-	case pleooauth.StagingEndpoint.TokenURL:
-		o.intro, o.api = cmp.Or(o.intro, StagingIntrospectionURL), cmp.Or(o.api, StagingAPIBaseURL)
-	case pleooauth.ProductionEndpoint.TokenURL:
-		o.intro, o.api = cmp.Or(o.intro, ProductionIntrospectionURL), cmp.Or(o.api, ProductionAPIBaseURL)
-	}
-	if o.intro == "" || o.api == "" {
-		return nil, fmt.Errorf("pleooauth: the config's token endpoint %s is neither Pleo's Staging nor Production one: give WithIntrospectionURL and WithAPIBaseURL", cfg.Endpoint.TokenURL)
+	if o.endpoints, err = endpointsFor(cfg, o.endpoints); err != nil {
+		return nil, err
 	}
 	if o.reqTTL <= 0 || o.lease <= 2*o.reqTTL {
 		return nil, fmt.Errorf("pleooauth: the lease (%s) must be longer than two refresh timeouts (%s each)", o.lease, o.reqTTL)
@@ -272,8 +250,31 @@ func NewManager(cfg *oauth2.Config, store Store, opts ...Option) (*Manager, erro
 // Config returns the *oauth2.Config the Manager uses.
 func (m *Manager) Config() *oauth2.Config { return m.cfg }
 
-// HTTPClient returns the client the Manager talks to Pleo with.
-func (m *Manager) HTTPClient() *http.Client { return m.hc }
+// Endpoints returns the endpoints of the Pleo the Manager talks to; API
+// calls go to their APIBaseURL.
+func (m *Manager) Endpoints() pleooauth.Endpoints { return m.endpoints }
+
+// endpointsFor returns the endpoints a Manager for cfg talks to: e, whose
+// authorization server must be cfg's, or when e is zero, Staging's or
+// Production's as cfg's token endpoint says.
+func endpointsFor(cfg *oauth2.Config, e pleooauth.Endpoints) (pleooauth.Endpoints, error) {
+	if e == (pleooauth.Endpoints{}) {
+		for _, known := range []pleooauth.Endpoints{pleooauth.StagingEndpoints, pleooauth.ProductionEndpoints} {
+			if cfg.Endpoint.TokenURL == known.TokenURL {
+				return known, nil
+			}
+		}
+		return e, fmt.Errorf("connect: the config's token endpoint %s is neither Staging's nor Production's, and WithEndpoints was not given", cfg.Endpoint.TokenURL)
+	}
+	e.APIBaseURL = strings.TrimSuffix(e.APIBaseURL, "/")
+	switch {
+	case e.IntrospectionURL == "" || e.APIBaseURL == "":
+		return e, errors.New("connect: WithEndpoints needs an IntrospectionURL and an APIBaseURL")
+	case cfg.Endpoint.TokenURL != e.TokenURL || cfg.Endpoint.AuthURL != e.AuthURL:
+		return e, fmt.Errorf("connect: the config's endpoints (%s, %s) are not those given to WithEndpoints (%s, %s)", cfg.Endpoint.AuthURL, cfg.Endpoint.TokenURL, e.AuthURL, e.TokenURL)
+	}
+	return e, nil
+}
 
 // oauthContext carries the Manager's HTTP client to x/oauth2.
 func (m *Manager) oauthContext(ctx context.Context) context.Context {
@@ -560,7 +561,7 @@ func (m *Manager) ReportUnauthorized(ctx context.Context, id, accessToken string
 func (m *Manager) deleteInstallation(ctx context.Context, accessToken string) (int, error) {
 	ctx, cancel := m.withDeadline(ctx, m.now().Add(m.reqTTL))
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, m.api+"/v1/installations/me", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, m.endpoints.APIBaseURL+pleoapi.InstallationsPath, nil)
 	if err != nil {
 		return 0, fmt.Errorf("pleooauth: disconnect: %w", err)
 	}
@@ -588,7 +589,7 @@ func (m *Manager) introspect(ctx context.Context, deadline time.Time, token, hin
 	ctx, cancel := m.withDeadline(ctx, deadline)
 	defer cancel()
 	form := url.Values{"token": {token}, "token_type_hint": {hint}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.intro, strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.endpoints.IntrospectionURL, strings.NewReader(form.Encode()))
 	if err != nil {
 		return nil, fmt.Errorf("pleooauth: introspection: %w", err)
 	}

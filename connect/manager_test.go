@@ -17,6 +17,7 @@ import (
 
 	"github.com/partnerkit/pleooauth"
 	"github.com/partnerkit/pleooauth/connect"
+	"github.com/partnerkit/pleooauth/internal/pleoapi"
 	"github.com/partnerkit/pleooauth/pleooauthtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -49,7 +50,7 @@ func (f *flowFixture) finish(t *testing.T, fl *connect.Flow, account, subject st
 // introspect asks the fake server about a token, as the client.
 func (f *flowFixture) active(t *testing.T, token string) bool {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, f.srv.IntrospectionURL(), strings.NewReader("token="+token))
+	req, err := http.NewRequest(http.MethodPost, f.srv.Endpoints().IntrospectionURL, strings.NewReader("token="+token))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(testClientID, testClientSecret)
@@ -64,7 +65,7 @@ func (f *flowFixture) active(t *testing.T, token string) bool {
 func (f *flowFixture) tokenRequests() int {
 	n := 0
 	for _, r := range f.srv.Requests() {
-		if r.Path == pleooauthtest.TokenPath && r.Params.Get("grant_type") == "refresh_token" {
+		if r.Path == pleoapi.TokenPath && r.Params.Get("grant_type") == "refresh_token" {
 			n++
 		}
 	}
@@ -106,7 +107,7 @@ func TestManagerConnectsManyCompanies(t *testing.T) {
 
 	// Each connection's client calls the API as that company.
 	for _, id := range []string{company1, company2} {
-		resp, err := m.Client(t.Context(), id).Get(f.srv.URL + pleooauthtest.EmployeesPath)
+		resp, err := m.Client(t.Context(), id).Get(f.srv.URL + pleoapi.EmployeesPath)
 		require.NoError(t, err)
 		resp.Body.Close()
 		assert.Equal(t, http.StatusOK, resp.StatusCode, "as %s", id)
@@ -294,10 +295,9 @@ func TestManagerRefreshThatNeverLeft(t *testing.T) {
 	require.NoError(t, err)
 	closed := "http://" + ln.Addr().String() + "/oauth/token"
 	require.NoError(t, ln.Close())
-	cfg := *f.cfg
-	cfg.Endpoint.TokenURL = closed
-	down, err := connect.NewManager(&cfg, store, connect.WithKeys(f.key), connect.WithHTTPClient(f.srv.Client()),
-		connect.WithIntrospectionURL(f.srv.IntrospectionURL()), connect.WithAPIBaseURL(f.srv.URL), connect.WithClock(f.clock.Now))
+	cfg, endpoints := f.withTokenURL(closed)
+	down, err := connect.NewManager(cfg, store, connect.WithKeys(f.key), connect.WithHTTPClient(f.srv.Client()),
+		connect.WithEndpoints(endpoints), connect.WithClock(f.clock.Now))
 	require.NoError(t, err)
 	_, err = down.Token(t.Context(), company1)
 	require.Error(t, err)
@@ -410,7 +410,7 @@ func TestTokensAreSealedAtRest(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, tok.AccessToken, got.AccessToken)
 	onlyNew, err := connect.NewManager(f.cfg, store, connect.WithKeys(newKey), connect.WithHTTPClient(f.srv.Client()),
-		connect.WithIntrospectionURL(f.srv.IntrospectionURL()), connect.WithAPIBaseURL(f.srv.URL), connect.WithClock(f.clock.Now))
+		connect.WithEndpoints(f.srv.Endpoints()), connect.WithClock(f.clock.Now))
 	require.NoError(t, err)
 	_, err = onlyNew.Token(t.Context(), company1)
 	require.Error(t, err, "not re-sealed yet")
@@ -432,24 +432,30 @@ func TestNewManagerRefusesIncompleteSetups(t *testing.T) {
 		opts []connect.Option
 		says string
 	}{
-		{"no keys", f.cfg, []connect.Option{connect.WithIntrospectionURL("x"), connect.WithAPIBaseURL("y")}, "WithKeys"},
-		{"a bad key", f.cfg, []connect.Option{connect.WithKeys([]byte("short")), connect.WithIntrospectionURL("x"), connect.WithAPIBaseURL("y")}, "16, 24 or 32 bytes"},
-		{"unknown endpoint", f.cfg, []connect.Option{connect.WithKeys(f.key)}, "WithIntrospectionURL and WithAPIBaseURL"},
-		{"lease not longer than the timeout", f.cfg, []connect.Option{connect.WithKeys(f.key), connect.WithIntrospectionURL("x"), connect.WithAPIBaseURL("y"), connect.WithLeaseTTL(time.Second), connect.WithRefreshTimeout(time.Second)}, "must be longer"},
+		{"no keys", f.cfg, []connect.Option{connect.WithEndpoints(f.srv.Endpoints())}, "WithKeys"},
+		{"a bad key", f.cfg, []connect.Option{connect.WithKeys([]byte("short")), connect.WithEndpoints(f.srv.Endpoints())}, "16, 24 or 32 bytes"},
+		{"unknown endpoint", f.cfg, []connect.Option{connect.WithKeys(f.key)}, "WithEndpoints was not given"},
+		{"endpoints not the config's", f.cfg, []connect.Option{connect.WithKeys(f.key), connect.WithEndpoints(pleooauth.StagingEndpoints)}, "not those given to WithEndpoints"},
+		{"endpoints without the API", f.cfg, []connect.Option{connect.WithKeys(f.key), connect.WithEndpoints(pleooauth.Endpoints{AuthURL: f.cfg.Endpoint.AuthURL, TokenURL: f.cfg.Endpoint.TokenURL})}, "needs an IntrospectionURL and an APIBaseURL"},
+		{"lease not longer than the timeout", f.cfg, []connect.Option{connect.WithKeys(f.key), connect.WithEndpoints(f.srv.Endpoints()), connect.WithLeaseTTL(time.Second), connect.WithRefreshTimeout(time.Second)}, "must be longer"},
 		{"no config", nil, nil, "needs an *oauth2.Config"},
 	} {
 		_, err := connect.NewManager(tt.cfg, store, tt.opts...)
 		require.Error(t, err, tt.name)
 		assert.Contains(t, err.Error(), tt.says, tt.name)
 	}
-	// Pleo's own endpoints need no URLs.
-	staging := *f.cfg
-	staging.Endpoint = pleooauthEndpoint()
-	_, err := connect.NewManager(&staging, store, connect.WithKeys(f.key))
-	assert.NoError(t, err)
+	// Pleo's own endpoints are found from the config's token endpoint.
+	for _, e := range []pleooauth.Endpoints{pleooauth.StagingEndpoints, pleooauth.ProductionEndpoints} {
+		cfg := *f.cfg
+		cfg.Endpoint = oauth2.Endpoint{AuthURL: e.AuthURL, TokenURL: e.TokenURL}
+		m, err := connect.NewManager(&cfg, store, connect.WithKeys(f.key))
+		require.NoError(t, err)
+		assert.Equal(t, e, m.Endpoints())
+	}
+	m, err := connect.NewManager(f.cfg, store, connect.WithKeys(f.key), connect.WithEndpoints(f.srv.Endpoints()))
+	require.NoError(t, err)
+	assert.Equal(t, f.srv.Endpoints(), m.Endpoints())
 }
-
-func pleooauthEndpoint() oauth2.Endpoint { return pleooauth.StagingEndpoint }
 
 func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
 
@@ -464,7 +470,7 @@ func TestManagerReportUnauthorized(t *testing.T) {
 	assertStatus(t, m, company1, connect.StatusActive)
 
 	// The company uninstalls the app at Pleo.
-	req, _ := http.NewRequest(http.MethodDelete, f.srv.URL+pleooauthtest.InstallationsPath, nil)
+	req, _ := http.NewRequest(http.MethodDelete, f.srv.URL+pleoapi.InstallationsPath, nil)
 	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 	resp, err := f.srv.Client().Do(req)
 	require.NoError(t, err)

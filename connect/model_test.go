@@ -61,6 +61,7 @@ import (
 	"github.com/partnerkit/pleooauth/connect/pgstore"
 	"github.com/partnerkit/pleooauth/connect/sqlitestore"
 	"github.com/partnerkit/pleooauth/internal/pgtest"
+	"github.com/partnerkit/pleooauth/internal/pleoapi"
 	"github.com/partnerkit/pleooauth/pleooauthtest"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
@@ -249,7 +250,7 @@ func newModel(t *testing.T, seed uint64, newStore func(*testing.T, func() time.T
 	md.srv = pleooauthtest.NewServer(reg, creds, pleooauthtest.WithClock(md.clock.Now),
 		pleooauthtest.WithTokenFaults(md.decideFault))
 	md.closers = append(md.closers, md.srv.Close)
-	md.cfg, err = reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoint(md.srv.Endpoint()))
+	md.cfg, err = reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoints(md.srv.Endpoints()))
 	require.NoError(t, err)
 	md.key = make([]byte, 32)
 	for i := range md.key {
@@ -303,7 +304,7 @@ func (md *model) newInstance(n int, skew time.Duration) *instance {
 	m, err := connect.NewManager(md.cfg, &simStore{Store: md.store, md: md, in: in},
 		connect.WithKeys(md.key), connect.WithHTTPClient(hc), connect.WithClock(now),
 		connect.WithLogger(slog.New(&logHandler{md: md, in: in})),
-		connect.WithIntrospectionURL(md.srv.IntrospectionURL()), connect.WithAPIBaseURL(md.srv.URL))
+		connect.WithEndpoints(md.srv.Endpoints()))
 	require.NoError(md.t, err)
 	connect.SetSleep(m, func(ctx context.Context, d time.Duration) error {
 		md.clock.Advance(d)
@@ -559,7 +560,7 @@ func (tr *simTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		return nil, errKilled
 	}
 	var refreshToken string
-	if r.URL.Path == pleooauthtest.TokenPath && r.Body != nil {
+	if r.URL.Path == pleoapi.TokenPath && r.Body != nil {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		if form, err := url.ParseQuery(string(body)); err == nil && form.Get("grant_type") == "refresh_token" {
@@ -752,7 +753,7 @@ func (md *model) apiCall(ctx context.Context, in *instance, c string) {
 		md.logf("instance %d: API(%s): Token = %s", in.n, short(c), errText(err))
 		return
 	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, md.srv.URL+pleooauthtest.EmployeesPath, nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, md.srv.URL+pleoapi.EmployeesPath, nil)
 	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 	resp, err := md.srv.Client().Do(req)
 	if err != nil {

@@ -43,6 +43,7 @@ import (
 	"github.com/partnerkit/pleooauth/connect/sqlitestore"
 	"github.com/partnerkit/pleooauth/internal/examplereg"
 	"github.com/partnerkit/pleooauth/internal/pgtest"
+	"github.com/partnerkit/pleooauth/internal/pleoapi"
 	"github.com/partnerkit/pleooauth/pleooauthtest"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
@@ -149,15 +150,13 @@ func processConfig(serverURL, secret string) (*oauth2.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return processRegistration().OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoint(oauth2.Endpoint{
-		AuthURL: serverURL + pleooauthtest.AuthorizePath, TokenURL: serverURL + pleooauthtest.TokenPath, AuthStyle: oauth2.AuthStyleInHeader,
-	}))
+	return processRegistration().OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoints(pleooauthtest.EndpointsAt(serverURL)))
 }
 
 func processManager(cfg *oauth2.Config, serverURL string, store connect.Store, key []byte, opts ...connect.Option) (*connect.Manager, error) {
 	return connect.NewManager(cfg, store, append([]connect.Option{connect.WithKeys(key),
 		connect.WithHTTPClient(&http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}),
-		connect.WithIntrospectionURL(serverURL + pleooauthtest.IntrospectPath), connect.WithAPIBaseURL(serverURL),
+		connect.WithEndpoints(pleooauthtest.EndpointsAt(serverURL)),
 		connect.WithExpiryDelta(processDelta), connect.WithLeaseTTL(processLease), connect.WithRefreshTimeout(processTimeout),
 		connect.WithQuarantine(processQuarantine)}, opts...)...)
 }
@@ -561,7 +560,7 @@ func judgeProcessConnection(ctx context.Context, srv *pleooauthtest.Server, stor
 func processAPIStatus(ctx context.Context, srv *pleooauthtest.Server, accessToken string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+pleooauthtest.EmployeesPath, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+pleoapi.EmployeesPath, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -767,7 +766,7 @@ func BenchmarkRefreshThroughput(b *testing.B) {
 		store, closeStore, err := openProcessStore(context.Background(), spec)
 		require.NoError(b, err)
 		m, err := connect.NewManager(cfg, store, connect.WithKeys(key), connect.WithHTTPClient(srv.Client()),
-			connect.WithIntrospectionURL(srv.IntrospectionURL()), connect.WithAPIBaseURL(srv.URL), connect.WithClock(now))
+			connect.WithEndpoints(srv.Endpoints()), connect.WithClock(now))
 		require.NoError(b, err)
 		connectMany(b, srv, cfg, key, conns, m.Complete)
 		skew.Store(0)

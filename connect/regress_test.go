@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/partnerkit/pleooauth/connect"
+	"github.com/partnerkit/pleooauth/internal/pleoapi"
 	"github.com/partnerkit/pleooauth/pleooauthtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -127,7 +128,7 @@ func TestDisconnectRacingAReconnect(t *testing.T) {
 	var fresh atomic.Pointer[string]
 	// The company connects again right after A's DELETE is answered.
 	a := f.manager(t, store, f.hooked(&hookTransport{
-		method: http.MethodDelete, path: pleooauthtest.InstallationsPath,
+		method: http.MethodDelete, path: pleoapi.InstallationsPath,
 		after: func() {
 			tok, _ := f.connect(t, b, "acme", company1)
 			fresh.Store(&tok.AccessToken)
@@ -218,7 +219,7 @@ func TestClockSkewSpendsNoTokenTwice(t *testing.T) {
 		store.Now = f.clock.Now
 		b := f.manager(t, store, connect.WithClock(func() time.Time { return f.clock.Now().Add(skew) }))
 		a := f.manager(t, store, f.hooked(&hookTransport{
-			method: http.MethodPost, path: pleooauthtest.TokenPath,
+			method: http.MethodPost, path: pleoapi.TokenPath,
 			before: tokenBriefly(t, b, company1),
 		}))
 		f.connect(t, a, "acme", company1)
@@ -372,7 +373,7 @@ func TestNewManagerRefusesALeaseShorterThanTheProtocol(t *testing.T) {
 	t.Parallel()
 	f := newFlowFixture(t, redirect)
 	_, err := connect.NewManager(f.cfg, connect.NewMemoryStore(), connect.WithKeys(f.key),
-		connect.WithIntrospectionURL("x"), connect.WithAPIBaseURL("y"),
+		connect.WithEndpoints(f.srv.Endpoints()),
 		connect.WithLeaseTTL(15*time.Second), connect.WithRefreshTimeout(10*time.Second))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "two refresh timeouts")

@@ -122,10 +122,9 @@ func TestTokenEndpointErrorsCarryNoSecrets(t *testing.T) {
 			tok, c := f.connect(t, f.manager(t, store), "acme", company1)
 			// Another instance, whose token endpoint is behind the proxy,
 			// refreshes once the token expires.
-			cfg := *f.cfg
-			cfg.Endpoint.TokenURL = proxy.URL
-			m, err := connect.NewManager(&cfg, store, connect.WithKeys(f.key), connect.WithHTTPClient(f.srv.Client()),
-				connect.WithIntrospectionURL(f.srv.IntrospectionURL()), connect.WithAPIBaseURL(f.srv.URL), connect.WithClock(f.clock.Now))
+			cfg, endpoints := f.withTokenURL(proxy.URL)
+			m, err := connect.NewManager(cfg, store, connect.WithKeys(f.key), connect.WithHTTPClient(f.srv.Client()),
+				connect.WithEndpoints(endpoints), connect.WithClock(f.clock.Now))
 			require.NoError(t, err)
 			f.clock.Advance(time.Hour)
 			_, err = m.Token(t.Context(), c.ID)

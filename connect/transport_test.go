@@ -11,6 +11,7 @@ import (
 
 	"github.com/partnerkit/pleooauth"
 	"github.com/partnerkit/pleooauth/connect"
+	"github.com/partnerkit/pleooauth/internal/pleoapi"
 	"github.com/partnerkit/pleooauth/pleooauthtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -52,7 +53,7 @@ func TestClientRetriesA401WithNewerTokens(t *testing.T) {
 	}
 
 	supersede()
-	resp, err := a.Client(t.Context(), company1).Get(f.srv.URL + pleooauthtest.EmployeesPath)
+	resp, err := a.Client(t.Context(), company1).Get(f.srv.URL + pleoapi.EmployeesPath)
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode, "sent again with the newer token")
@@ -82,13 +83,13 @@ func TestClientReportsARevokedGrant(t *testing.T) {
 	f := newFlowFixture(t, redirect)
 	m := f.manager(t, connect.NewMemoryStore())
 	tok, _ := f.connect(t, m, "acme", company1)
-	req, _ := http.NewRequest(http.MethodDelete, f.srv.URL+pleooauthtest.InstallationsPath, nil)
+	req, _ := http.NewRequest(http.MethodDelete, f.srv.URL+pleoapi.InstallationsPath, nil)
 	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 	resp, err := f.srv.Client().Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()
 
-	resp, err = m.Client(t.Context(), company1).Get(f.srv.URL + pleooauthtest.EmployeesPath)
+	resp, err = m.Client(t.Context(), company1).Get(f.srv.URL + pleoapi.EmployeesPath)
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)

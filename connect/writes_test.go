@@ -227,7 +227,7 @@ func TestTokenCacheRealClock(t *testing.T) {
 	p := f.pleo
 	m, err := connect.NewManager(p.Config, connect.NewMemoryStore(),
 		connect.WithKeys(p.Key), connect.WithHTTPClient(p.Client()),
-		connect.WithIntrospectionURL(p.IntrospectionURL()), connect.WithAPIBaseURL(p.URL),
+		connect.WithEndpoints(p.Endpoints()),
 		connect.WithExpiryDelta(pleooauthtest.DefaultAccessTokenTTL-50*time.Millisecond))
 	require.NoError(t, err)
 	tok, _ := f.connect(t, m, "acme", company1)

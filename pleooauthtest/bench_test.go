@@ -26,7 +26,7 @@ func BenchmarkAuthorizeAndExchange(b *testing.B) {
 	reg := examplereg.New("users:read", redirectURI)
 	srv := NewServer(reg, creds)
 	defer srv.Close()
-	cfg, err := reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoint(srv.Endpoint()))
+	cfg, err := reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoints(srv.Endpoints()))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -55,13 +55,13 @@ func BenchmarkTwoRoundTrips(b *testing.B) {
 	client := srv.Client()
 	b.ReportAllocs()
 	for b.Loop() {
-		resp, err := client.Get(srv.URL + AuthorizePath)
+		resp, err := client.Get(srv.URL + authorizePath)
 		if err != nil {
 			b.Fatal(err)
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		resp, err = client.Post(srv.URL+TokenPath, "application/x-www-form-urlencoded", strings.NewReader("grant_type=authorization_code"))
+		resp, err = client.Post(srv.URL+tokenPath, "application/x-www-form-urlencoded", strings.NewReader("grant_type=authorization_code"))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -88,7 +88,7 @@ func BenchmarkXOAuth2AgainstNothing(b *testing.B) {
 	defer srv.Close()
 	cfg := &oauth2.Config{
 		ClientID: clientID, ClientSecret: clientSecret, RedirectURL: redirectURI, Scopes: []string{"users:read"},
-		Endpoint: oauth2.Endpoint{AuthURL: srv.URL + AuthorizePath, TokenURL: srv.URL + TokenPath, AuthStyle: oauth2.AuthStyleInHeader},
+		Endpoint: oauth2.Endpoint{AuthURL: srv.URL + authorizePath, TokenURL: srv.URL + tokenPath, AuthStyle: oauth2.AuthStyleInHeader},
 	}
 	client := srv.Client()
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, client)

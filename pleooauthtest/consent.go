@@ -32,7 +32,7 @@ func (s *Server) consentPage(w http.ResponseWriter, r *http.Request, clientID st
 	_ = consentTemplate.Execute(w, map[string]any{
 		"ClientName": c.reg.ClientName,
 		"Scope":      q.Get("scope"),
-		"Action":     AuthorizePath,
+		"Action":     authorizePath,
 		"Params":     q,
 		"Companies":  s.opts.companies,
 	})

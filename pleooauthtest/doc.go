@@ -19,7 +19,7 @@
 // Build the *oauth2.Config exactly as your code does in production, pointed
 // at the server, and give x/oauth2 the server's HTTP client:
 //
-//	cfg, err := reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoint(srv.Endpoint()))
+//	cfg, err := reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoints(srv.Endpoints()))
 //	ctx := context.WithValue(ctx, oauth2.HTTPClient, srv.Client())
 //
 // Where your backend would redirect the user to Pleo, let [Server.Authorize]
@@ -35,7 +35,7 @@
 // (add more with [Server.HandleAPI]):
 //
 //	tok, err := cfg.Exchange(ctx, callback.Query().Get("code"), pkce.ExchangeOption())
-//	resp, err := cfg.Client(ctx, tok).Get(srv.URL + pleooauthtest.EmployeesPath)
+//	resp, err := cfg.Client(ctx, tok).Get(srv.Endpoints().APIBaseURL + "/v2/employees")
 //
 // Refresh through a connect.Manager, which saves each rotated refresh
 // token before handing out the access token; not with cfg.TokenSource

@@ -35,7 +35,7 @@ pkce_supported: true
 	defer srv.Close()
 
 	// The config your code builds, pointed at the fake server.
-	cfg, err := reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoint(srv.Endpoint()))
+	cfg, err := reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoints(srv.Endpoints()))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -60,7 +60,7 @@ pkce_supported: true
 	fmt.Println("token:", tok.TokenType, "expires in", tok.ExpiresIn, "s, scope", tok.Extra("scope"))
 
 	// The token calls Pleo's API.
-	resp, err := cfg.Client(ctx, tok).Get(srv.URL + pleooauthtest.EmployeesPath)
+	resp, err := cfg.Client(ctx, tok).Get(srv.Endpoints().APIBaseURL + "/v2/employees")
 	if err != nil {
 		fmt.Println(err)
 		return

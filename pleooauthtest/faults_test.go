@@ -75,7 +75,7 @@ func TestProcessLateRefresh(t *testing.T) {
 	require.Len(t, reqs, before+3, "the held refresh, then the introspection and the API call after it")
 	late := reqs[before]
 	assert.Equal(t, http.MethodPost, late.Method)
-	assert.Equal(t, TokenPath, late.Path)
+	assert.Equal(t, tokenPath, late.Path)
 	assert.Equal(t, clientID, late.ClientID)
 	assert.Equal(t, http.StatusOK, late.Status)
 	assert.Empty(t, late.Error)
@@ -120,7 +120,7 @@ func TestProcessLateAfterRetry(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, f.api(t, tok2.AccessToken), "the late reuse revoked the grant")
 	reqs := f.srv.Requests()
 	last := reqs[len(reqs)-2] // then the API call
-	assert.Equal(t, TokenPath, last.Path)
+	assert.Equal(t, tokenPath, last.Path)
 	assert.Equal(t, http.StatusBadRequest, last.Status)
 	assert.Equal(t, "invalid_grant", last.Error)
 	assert.Equal(t, clientID, last.ClientID)

@@ -30,7 +30,7 @@ func FuzzAuthorize(f *testing.F) {
 	}
 	srv := NewUnstartedServer(examplereg.New("users:read export-jobs:read", redirectURI), creds)
 	f.Fuzz(func(t *testing.T, query string) {
-		req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1"+AuthorizePath, nil)
+		req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1"+authorizePath, nil)
 		req.URL.RawQuery = query
 		rec := httptest.NewRecorder()
 		srv.mux.ServeHTTP(rec, req)
@@ -99,7 +99,7 @@ func FuzzToken(f *testing.F) {
 	}
 	srv := NewUnstartedServer(examplereg.New("users:read", redirectURI), creds)
 	f.Fuzz(func(t *testing.T, body, user, pass string) {
-		req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1"+TokenPath, strings.NewReader(body))
+		req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1"+tokenPath, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		if user != "" || pass != "" {
 			req.SetBasicAuth(user, pass)

@@ -14,7 +14,7 @@ import (
 // returns the status.
 func (f *fixture) uninstall(t *testing.T, accessToken string) int {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodDelete, f.srv.URL+InstallationsPath, nil)
+	req, err := http.NewRequest(http.MethodDelete, f.srv.URL+installationsPath, nil)
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+accessToken)
 	resp, err := f.srv.Client().Do(req)

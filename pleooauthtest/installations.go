@@ -5,13 +5,9 @@ import (
 	"strings"
 )
 
-// InstallationsPath is Pleo's Installations API endpoint for the calling
-// installation. DELETE on it "will revoke all access and refresh tokens"
-// of the installation: here, every token of the grant the bearer token
-// comes from.
-const InstallationsPath = "/v1/installations/me"
-
-// deleteInstallation serves DELETE /v1/installations/me: with a valid
+// deleteInstallation serves DELETE /v1/installations/me, Pleo's
+// Installations API endpoint for the calling installation, which "will
+// revoke all access and refresh tokens" of the installation: with a valid
 // bearer access token, it revokes every token of that token's grant and
 // answers 204; otherwise 401, as the API does.
 func (s *Server) deleteInstallation(w http.ResponseWriter, r *http.Request) {

@@ -14,15 +14,16 @@ import (
 	"time"
 
 	"github.com/partnerkit/pleooauth"
-	"golang.org/x/oauth2"
+	"github.com/partnerkit/pleooauth/internal/pleoapi"
 )
 
 // The paths the server serves, as Pleo's.
 const (
-	AuthorizePath  = "/oauth/authorize"
-	TokenPath      = "/oauth/token"
-	IntrospectPath = "/oauth/token/introspect"
-	EmployeesPath  = "/v2/employees"
+	authorizePath     = pleoapi.AuthorizePath
+	tokenPath         = pleoapi.TokenPath
+	introspectPath    = pleoapi.IntrospectPath
+	employeesPath     = pleoapi.EmployeesPath
+	installationsPath = pleoapi.InstallationsPath
 )
 
 // Defaults, as documented by Pleo where Pleo documents them.
@@ -138,12 +139,12 @@ func NewUnstartedServer(reg *pleooauth.Registration, creds pleooauth.Credentials
 	for _, opt := range opts {
 		opt(s)
 	}
-	s.mux.HandleFunc("GET "+AuthorizePath, s.authorize)
-	s.mux.HandleFunc("POST "+AuthorizePath, s.authorize)
-	s.mux.HandleFunc("POST "+TokenPath, s.token)
-	s.mux.HandleFunc("POST "+IntrospectPath, s.introspect)
-	s.HandleAPI("GET "+EmployeesPath, pleooauth.ScopeUsersRead, http.HandlerFunc(employees))
-	s.mux.HandleFunc("DELETE "+InstallationsPath, s.deleteInstallation)
+	s.mux.HandleFunc("GET "+authorizePath, s.authorize)
+	s.mux.HandleFunc("POST "+authorizePath, s.authorize)
+	s.mux.HandleFunc("POST "+tokenPath, s.token)
+	s.mux.HandleFunc("POST "+introspectPath, s.introspect)
+	s.HandleAPI("GET "+employeesPath, pleooauth.ScopeUsersRead, http.HandlerFunc(employees))
+	s.mux.HandleFunc("DELETE "+installationsPath, s.deleteInstallation)
 	s.ts = httptest.NewUnstartedServer(s.mux)
 	if s.opts.listener != nil {
 		s.ts.Listener.Close()
@@ -187,13 +188,21 @@ func (s *Server) Close() { s.ts.Close() }
 // with context.WithValue(ctx, oauth2.HTTPClient, srv.Client()).
 func (s *Server) Client() *http.Client { return s.ts.Client() }
 
-// Endpoint returns the server's authorization and token endpoints, for
-// [pleooauth.WithEndpoint].
-func (s *Server) Endpoint() oauth2.Endpoint {
-	return oauth2.Endpoint{
-		AuthURL:   s.URL + AuthorizePath,
-		TokenURL:  s.URL + TokenPath,
-		AuthStyle: oauth2.AuthStyleInHeader,
+// Endpoints returns the server's endpoints, for [pleooauth.WithEndpoints]
+// and connect's Manager: its authorization server and its API, all at
+// the server's URL.
+func (s *Server) Endpoints() pleooauth.Endpoints { return EndpointsAt(s.URL) }
+
+// EndpointsAt returns the endpoints of a Server whose URL is url, for a
+// process that did not start it: a second instance of an app, or an app
+// pointed at 'pleo-oauth fake'.
+func EndpointsAt(url string) pleooauth.Endpoints {
+	url = strings.TrimSuffix(url, "/")
+	return pleooauth.Endpoints{
+		AuthURL:          url + authorizePath,
+		TokenURL:         url + tokenPath,
+		IntrospectionURL: url + introspectPath,
+		APIBaseURL:       url,
 	}
 }
 
@@ -206,9 +215,6 @@ func (s *Server) RefreshStats() (refreshes, reuses int) {
 	defer s.mu.Unlock()
 	return s.refreshes, s.reuses
 }
-
-// IntrospectionURL returns the URL of the token introspection endpoint.
-func (s *Server) IntrospectionURL() string { return s.URL + IntrospectPath }
 
 // HandleAPI adds a protected API endpoint: h is called only for a request
 // with a valid bearer access token that holds scope; otherwise the server

@@ -59,9 +59,9 @@ func setup(t *testing.T, mutate func(r *pleooauth.Registration, c *pleooauth.Cre
 	srv := NewServer(reg, creds, opts...)
 	t.Cleanup(srv.Close)
 
-	cfg, err := reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoint(srv.Endpoint()))
+	cfg, err := reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoints(srv.Endpoints()))
 	require.NoError(t, err)
-	otherCfg, err := other.OAuth2Config(pleooauth.Staging, otherCreds, pleooauth.WithEndpoint(srv.Endpoint()))
+	otherCfg, err := other.OAuth2Config(pleooauth.Staging, otherCreds, pleooauth.WithEndpoints(srv.Endpoints()))
 	require.NoError(t, err)
 	ctx := context.WithValue(t.Context(), oauth2.HTTPClient, srv.Client())
 	return &fixture{srv: srv, reg: reg, creds: creds, cfg: cfg, otherCfg: otherCfg, ctx: ctx, clock: clk}
@@ -102,7 +102,7 @@ func (f *fixture) loginCode(t *testing.T) (*oauth2.Token, string, pleooauth.PKCE
 // the client's credentials, and returns the status.
 func (f *fixture) postJSONToken(t *testing.T) int {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, f.srv.URL+TokenPath, strings.NewReader(`{"grant_type":"refresh_token"}`))
+	req, err := http.NewRequest(http.MethodPost, f.srv.URL+tokenPath, strings.NewReader(`{"grant_type":"refresh_token"}`))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
 	req.SetBasicAuth(clientID, clientSecret)
@@ -120,7 +120,7 @@ func (f *fixture) refresh(refreshToken string) (*oauth2.Token, error) {
 // api calls GET /v2/employees with an access token and returns the status.
 func (f *fixture) api(t *testing.T, accessToken string) int {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, f.srv.URL+EmployeesPath, nil)
+	req, err := http.NewRequest(http.MethodGet, f.srv.URL+employeesPath, nil)
 	require.NoError(t, err)
 	if accessToken != "" {
 		req.Header.Set("Authorization", "Bearer "+accessToken)
@@ -133,7 +133,7 @@ func (f *fixture) api(t *testing.T, accessToken string) int {
 
 func (f *fixture) introspect(t *testing.T, id, secret, token string) (int, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, f.srv.IntrospectionURL(), strings.NewReader(url.Values{"token": {token}}.Encode()))
+	req, err := http.NewRequest(http.MethodPost, f.srv.Endpoints().IntrospectionURL, strings.NewReader(url.Values{"token": {token}}.Encode()))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
@@ -149,7 +149,7 @@ func (f *fixture) introspect(t *testing.T, id, secret, token string) (int, map[s
 // the error code answered.
 func (f *fixture) postToken(t *testing.T, form url.Values, basicID, basicSecret string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, f.srv.URL+TokenPath, strings.NewReader(form.Encode()))
+	req, err := http.NewRequest(http.MethodPost, f.srv.URL+tokenPath, strings.NewReader(form.Encode()))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if basicID != "" {
@@ -184,7 +184,7 @@ func TestFullPath(t *testing.T) {
 	assert.NotEmpty(t, tok.RefreshToken)
 
 	// -> API call
-	resp, err := f.cfg.Client(f.ctx, tok).Get(f.srv.URL + EmployeesPath)
+	resp, err := f.cfg.Client(f.ctx, tok).Get(f.srv.URL + employeesPath)
 	require.NoError(t, err)
 	var body struct{ Data []Employee }
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
@@ -506,7 +506,7 @@ func TestRefused(t *testing.T) {
 			return statusCode(f.api(t, f.login(t).AccessToken))
 		}},
 		{name: "API call with a narrowed token", want: "403", try: func(t *testing.T, f *fixture) string {
-			cfg, err := f.reg.OAuth2Config(pleooauth.Staging, f.creds, pleooauth.WithEndpoint(f.srv.Endpoint()), pleooauth.WithScopes(pleooauth.ScopeExportJobsRead))
+			cfg, err := f.reg.OAuth2Config(pleooauth.Staging, f.creds, pleooauth.WithEndpoints(f.srv.Endpoints()), pleooauth.WithScopes(pleooauth.ScopeExportJobsRead))
 			require.NoError(t, err)
 			code, pkce := f.authorize(t, cfg)
 			tok, err := cfg.Exchange(f.ctx, code, pkce.ExchangeOption())
@@ -563,7 +563,7 @@ func TestUnstartedServer(t *testing.T) {
 	defer srv.Close()
 	assert.True(t, strings.HasPrefix(srv.URL, "http://127.0.0.1:"), srv.URL)
 	f := &fixture{srv: srv, reg: reg, creds: creds, ctx: context.WithValue(t.Context(), oauth2.HTTPClient, srv.Client())}
-	f.cfg, err = reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoint(srv.Endpoint()))
+	f.cfg, err = reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoints(srv.Endpoints()))
 	require.NoError(t, err)
 	tok := f.login(t)
 	resp, err := f.cfg.Client(f.ctx, tok).Get(srv.URL + "/v1/export-jobs")
@@ -582,7 +582,7 @@ func TestRequestsAreRecordedWithSecretsRedacted(t *testing.T) {
 	require.NoError(t, err)
 	reqs := f.srv.Requests()
 	require.Len(t, reqs, 3)
-	assert.Equal(t, AuthorizePath, reqs[0].Path)
+	assert.Equal(t, authorizePath, reqs[0].Path)
 	assert.Equal(t, clientID, reqs[0].ClientID)
 	assert.Equal(t, "authorization_code", reqs[1].Params.Get("grant_type"))
 	assert.Equal(t, "refresh_token", reqs[2].Params.Get("grant_type"))
@@ -602,7 +602,7 @@ func TestRequestsAreRecordedWithSecretsRedacted(t *testing.T) {
 	// Nor does printing the server itself, as a failing test's %+v would.
 	// A password or client assertion sent by a confused client is redacted
 	// too.
-	req, err := http.NewRequest(http.MethodPost, f.srv.URL+TokenPath, strings.NewReader("grant_type=password&username=u&password=hunter2-pw&client_assertion=eyJassertion"))
+	req, err := http.NewRequest(http.MethodPost, f.srv.URL+tokenPath, strings.NewReader("grant_type=password&username=u&password=hunter2-pw&client_assertion=eyJassertion"))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := f.srv.Client().Do(req)
@@ -624,7 +624,7 @@ func TestTokenEndpointRequestShape(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, status)
 	assert.Equal(t, "invalid_request", code)
 
-	resp, err := f.srv.Client().Get(f.srv.URL + TokenPath)
+	resp, err := f.srv.Client().Get(f.srv.URL + tokenPath)
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
@@ -726,7 +726,7 @@ func TestAPIBearerSchemeIsCaseInsensitive(t *testing.T) {
 		"Bearer ":                   http.StatusUnauthorized,
 		tok.AccessToken:             http.StatusUnauthorized,
 	} {
-		req, err := http.NewRequest(http.MethodGet, f.srv.URL+EmployeesPath, nil)
+		req, err := http.NewRequest(http.MethodGet, f.srv.URL+employeesPath, nil)
 		require.NoError(t, err)
 		req.Header.Set("Authorization", header)
 		resp, err := f.srv.Client().Do(req)
@@ -765,7 +765,7 @@ func TestConsentPage(t *testing.T) {
 	// Deny.
 	denied := cloneForm(form)
 	denied.Set("decision", "deny")
-	resp, err = browser.PostForm(f.srv.URL+AuthorizePath, denied)
+	resp, err = browser.PostForm(f.srv.URL+authorizePath, denied)
 	require.NoError(t, err)
 	resp.Body.Close()
 	loc, err := resp.Location()
@@ -777,7 +777,7 @@ func TestConsentPage(t *testing.T) {
 	approved := cloneForm(form)
 	approved.Set("decision", "approve")
 	approved.Set("subject", globex.Subject)
-	resp, err = browser.PostForm(f.srv.URL+AuthorizePath, approved)
+	resp, err = browser.PostForm(f.srv.URL+authorizePath, approved)
 	require.NoError(t, err)
 	resp.Body.Close()
 	loc, err = resp.Location()
@@ -792,14 +792,14 @@ func TestConsentPage(t *testing.T) {
 	forged := cloneForm(form)
 	forged.Set("decision", "approve")
 	forged.Set("subject", "urn:pleo:company:someone-else")
-	resp, err = browser.PostForm(f.srv.URL+AuthorizePath, forged)
+	resp, err = browser.PostForm(f.srv.URL+authorizePath, forged)
 	require.NoError(t, err)
 	resp.Body.Close()
 	loc, err = resp.Location()
 	require.NoError(t, err)
 	assert.Equal(t, "invalid_request", loc.Query().Get("error"))
 	forged.Set("redirect_uri", "https://evil.example/cb")
-	resp, err = browser.PostForm(f.srv.URL+AuthorizePath, forged)
+	resp, err = browser.PostForm(f.srv.URL+authorizePath, forged)
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)

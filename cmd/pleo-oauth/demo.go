@@ -127,7 +127,7 @@ func (d *demoRun) startServers() (string, error) {
 		return "", err
 	}
 	d.pleo = pleooauthtest.NewServer(d.reg, d.creds, pleooauthtest.WithClock(d.clock.Now))
-	cfg, err := d.reg.OAuth2Config(pleooauth.Staging, d.creds, pleooauth.WithEndpoint(d.pleo.Endpoint()))
+	cfg, err := d.reg.OAuth2Config(pleooauth.Staging, d.creds, pleooauth.WithEndpoints(d.pleo.Endpoints()))
 	if err != nil {
 		return "", err
 	}
@@ -137,11 +137,11 @@ func (d *demoRun) startServers() (string, error) {
 	store := connect.NewMemoryStore() // one store for both instances
 	for _, inst := range []*httptest.Server{d.instA, d.instB} {
 		mgr, err := connect.NewManager(cfg, store, connect.WithKeys(tokenKey), connect.WithHTTPClient(d.pleo.Client()),
-			connect.WithIntrospectionURL(d.pleo.IntrospectionURL()), connect.WithAPIBaseURL(d.pleo.URL), connect.WithClock(d.clock.Now))
+			connect.WithEndpoints(d.pleo.Endpoints()), connect.WithClock(d.clock.Now))
 		if err != nil {
 			return "", err
 		}
-		backend, err := exampleapp.New(exampleapp.Config{Manager: mgr, FlowKey: flowKey, APIBaseURL: d.pleo.URL})
+		backend, err := exampleapp.New(exampleapp.Config{Manager: mgr, FlowKey: flowKey})
 		if err != nil {
 			return "", err
 		}
@@ -237,7 +237,7 @@ func (d *demoRun) reuse() (string, error) {
 // outside the backends, as a stray copy of a grant would.
 func (d *demoRun) refreshElsewhere(refreshToken string) error {
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}}
-	req, err := http.NewRequest(http.MethodPost, d.pleo.Endpoint().TokenURL, strings.NewReader(form.Encode()))
+	req, err := http.NewRequest(http.MethodPost, d.pleo.Endpoints().TokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
 		return err
 	}

@@ -106,11 +106,10 @@ or an address it cannot listen on.`)
 		// The fake's own made-up secret: showing it is what this command is for.
 		fmt.Fprintf(c.stdout, "%s=%s\n", pleooauth.EnvClientSecret, creds.ClientSecret.Reveal())
 	}
+	e := pleooauthtest.EndpointsAt(base)
 	fmt.Fprintf(c.stdout, "%s=%s\n%s=%s\n%s=%s\n%s=%s\n",
-		envAuthorizeURL, base+pleooauthtest.AuthorizePath,
-		envTokenURL, base+pleooauthtest.TokenPath,
-		envIntrospectionURL, base+pleooauthtest.IntrospectPath,
-		envAPIBaseURL, base)
+		envAuthorizeURL, e.AuthURL, envTokenURL, e.TokenURL,
+		envIntrospectionURL, e.IntrospectionURL, envAPIBaseURL, e.APIBaseURL)
 
 	<-ctx.Done()
 	srv.Close() // waits for the requests in flight

@@ -16,10 +16,9 @@ import (
 	"time"
 
 	"github.com/partnerkit/pleooauth"
-	"github.com/partnerkit/pleooauth/pleooauthtest"
+	"github.com/partnerkit/pleooauth/internal/pleoapi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/oauth2"
 )
 
 // startFake runs fake in the background until ctx is done, and returns its
@@ -74,9 +73,9 @@ func TestFake(t *testing.T) {
 	assert.Equal(t, map[string]string{
 		pleooauth.EnvClientID:     env[pleooauth.EnvClientID],
 		pleooauth.EnvClientSecret: env[pleooauth.EnvClientSecret],
-		envAuthorizeURL:           base + pleooauthtest.AuthorizePath,
-		envTokenURL:               base + pleooauthtest.TokenPath,
-		envIntrospectionURL:       base + pleooauthtest.IntrospectPath,
+		envAuthorizeURL:           base + pleoapi.AuthorizePath,
+		envTokenURL:               base + pleoapi.TokenPath,
+		envIntrospectionURL:       base + pleoapi.IntrospectPath,
 		envAPIBaseURL:             base,
 	}, env)
 	assert.Regexp(t, uuidShape, env[pleooauth.EnvClientID])
@@ -92,7 +91,7 @@ func TestFake(t *testing.T) {
 	require.NoError(t, err)
 	creds, err := pleooauth.NewCredentials(env[pleooauth.EnvClientID], env[pleooauth.EnvClientSecret])
 	require.NoError(t, err)
-	cfg, err := reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoint(oauth2.Endpoint{AuthURL: env[envAuthorizeURL], TokenURL: env[envTokenURL]}))
+	cfg, err := reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoints(pleooauth.Endpoints{AuthURL: env[envAuthorizeURL], TokenURL: env[envTokenURL]}))
 	require.NoError(t, err)
 	pkce := pleooauth.NewPKCE()
 	authURL := cfg.AuthCodeURL("state-1", pkce.AuthCodeOption())
@@ -138,14 +137,14 @@ func TestFake(t *testing.T) {
 	resp.Body.Close()
 	assert.True(t, intro.Active)
 	assert.Equal(t, demoCompany2, intro.Subject)
-	resp, err = cfg.Client(t.Context(), tok).Get(env[envAPIBaseURL] + pleooauthtest.EmployeesPath)
+	resp, err = cfg.Client(t.Context(), tok).Get(env[envAPIBaseURL] + pleoapi.EmployeesPath)
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 
 	require.Equal(t, exitOK, stopFake(t, cancel, status), "stderr: %s", stderr)
 	assert.True(t, strings.HasSuffix(stderr.String(), "pleo-oauth fake: stopped\n"), stderr.String())
-	_, err = http.Get(base + pleooauthtest.EmployeesPath)
+	_, err = http.Get(base + pleoapi.EmployeesPath)
 	assert.Error(t, err, "the fake has stopped listening")
 }
 
@@ -179,7 +178,7 @@ func TestFakeAddr(t *testing.T) {
 	defer cancel()
 	_, stderr, env, status = startFake(t, ctx, "--registration", seed, "--addr", ":0")
 	assert.Regexp(t, baseShape, env[envAPIBaseURL])
-	resp, err := http.Get(env[envAPIBaseURL] + pleooauthtest.EmployeesPath)
+	resp, err := http.Get(env[envAPIBaseURL] + pleoapi.EmployeesPath)
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "served, and protected")

@@ -129,7 +129,7 @@ func (l *login) configure() error {
 	// redirect URIs exactly.
 	opts := []pleooauth.ConfigOption{pleooauth.WithRedirectURL(l.rawRedirect)}
 	if l.c.loginEndpoint != nil {
-		opts = append(opts, pleooauth.WithEndpoint(*l.c.loginEndpoint))
+		opts = append(opts, pleooauth.WithEndpoints(*l.c.loginEndpoint))
 	}
 	if l.cfg, err = l.reg.OAuth2Config(l.env, creds, opts...); err != nil {
 		return exitf(exitUsage, "%v", err)

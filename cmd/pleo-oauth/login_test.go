@@ -81,7 +81,7 @@ func loginSetupWith(t *testing.T, redirectFormat string, opts ...pleooauthtest.O
 // loginCLI is the command on these streams, with login pointed at srv.
 func loginCLI(srv *pleooauthtest.Server, stdout, stderr io.Writer) *cli {
 	c := newCLI(nil, stdout, stderr)
-	ep := srv.Endpoint()
+	ep := srv.Endpoints()
 	c.loginEndpoint, c.loginHTTPClient = &ep, srv.Client()
 	return c
 }

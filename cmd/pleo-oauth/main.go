@@ -29,7 +29,6 @@ import (
 
 	"github.com/partnerkit/pleooauth"
 	"github.com/partnerkit/pleooauth/internal/suggest"
-	"golang.org/x/oauth2"
 )
 
 // Exit statuses.
@@ -51,11 +50,11 @@ type cli struct {
 	stdout, stderr io.Writer
 	color          bool
 
-	loginEndpoint   *oauth2.Endpoint // login: nil for Pleo's Staging endpoint
-	loginHTTPClient *http.Client     // login: the token endpoint's client; nil for http.DefaultClient
-	logoClient      *http.Client     // logo: fetches a logo by URL
-	logoTimeout     time.Duration    // logo: how long a fetch may take
-	fakeContext     context.Context  // fake: serves until it is done, or SIGINT or SIGTERM; nil for context.Background()
+	loginEndpoint   *pleooauth.Endpoints // login: nil for Pleo's Staging endpoints
+	loginHTTPClient *http.Client         // login: the token endpoint's client; nil for http.DefaultClient
+	logoClient      *http.Client         // logo: fetches a logo by URL
+	logoTimeout     time.Duration        // logo: how long a fetch may take
+	fakeContext     context.Context      // fake: serves until it is done, or SIGINT or SIGTERM; nil for context.Background()
 }
 
 // newCLI is the command as a user runs it, on these streams.

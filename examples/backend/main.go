@@ -52,7 +52,6 @@ import (
 	"github.com/partnerkit/pleooauth/connect/sqlitestore"
 	"github.com/partnerkit/pleooauth/internal/exampleapp"
 	"github.com/partnerkit/pleooauth/pleooauthtest"
-	"golang.org/x/oauth2"
 )
 
 func main() {
@@ -118,7 +117,6 @@ func serve(ctx context.Context, registrationFile, addr, dbFile, pleoAddr string)
 		if err != nil {
 			return err
 		}
-		cfg.APIBaseURL = connect.StagingAPIBaseURL
 		if cfg.Manager, err = connect.NewManager(oc, store, append(opts, connect.WithHTTPClient(&http.Client{Timeout: 30 * time.Second}))...); err != nil {
 			return err
 		}
@@ -139,15 +137,13 @@ func serve(ctx context.Context, registrationFile, addr, dbFile, pleoAddr string)
 		} else {
 			log.Printf("using the fake Pleo another instance started at %s", fakeURL)
 		}
-		oc, err := reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoint(oauth2.Endpoint{
-			AuthURL: fakeURL + pleooauthtest.AuthorizePath, TokenURL: fakeURL + pleooauthtest.TokenPath, AuthStyle: oauth2.AuthStyleInHeader,
-		}))
+		endpoints := pleooauthtest.EndpointsAt(fakeURL)
+		oc, err := reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoints(endpoints))
 		if err != nil {
 			return err
 		}
-		cfg.APIBaseURL = fakeURL
 		if cfg.Manager, err = connect.NewManager(oc, store, append(opts, connect.WithHTTPClient(&http.Client{Timeout: 10 * time.Second}),
-			connect.WithIntrospectionURL(fakeURL+pleooauthtest.IntrospectPath), connect.WithAPIBaseURL(fakeURL))...); err != nil {
+			connect.WithEndpoints(endpoints))...); err != nil {
 			return err
 		}
 	default:

@@ -39,10 +39,9 @@ const (
 
 // Config is what the backend needs.
 type Config struct {
-	Manager    *connect.Manager // the connections, shared by every instance through its store
-	FlowKey    []byte           // AES key shared by every instance (16, 24 or 32 bytes); also signs the stand-in sign-in cookie
-	APIBaseURL string           // Pleo's API, such as https://external.staging.pleo.io
-	Accounts   Accounts         // the app's own customers; nil keeps them in memory
+	Manager  *connect.Manager // the connections, shared by every instance through its store
+	FlowKey  []byte           // AES key shared by every instance (16, 24 or 32 bytes); also signs the stand-in sign-in cookie
+	Accounts Accounts         // the app's own customers; nil keeps them in memory
 	// Logger gets what went wrong inside (a store's or Pleo's error, which
 	// may name the database, its user or an internal address); the pages
 	// say only that something failed. nil logs nothing.
@@ -191,7 +190,7 @@ type Employee struct {
 // employees calls Pleo's API as the account's connection. Its errors are
 // for the log, not for a page.
 func (a *App) employees(r *http.Request, conns *connect.AccountConnections, id string) ([]Employee, error) {
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, strings.TrimSuffix(a.cfg.APIBaseURL, "/")+"/v2/employees", nil)
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, a.cfg.Manager.Endpoints().APIBaseURL+"/v2/employees", nil)
 	if err != nil {
 		return nil, err
 	}

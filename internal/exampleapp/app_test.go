@@ -26,6 +26,7 @@ import (
 	"github.com/partnerkit/pleooauth/internal/exampleapp"
 	"github.com/partnerkit/pleooauth/internal/examplereg"
 	"github.com/partnerkit/pleooauth/internal/fakepleo"
+	"github.com/partnerkit/pleooauth/internal/pleoapi"
 	"github.com/partnerkit/pleooauth/pleooauthtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -70,9 +71,11 @@ func setupWith(t *testing.T, fo fixtureOptions, opts ...pleooauthtest.Option) *f
 	if fo.wrap != nil {
 		s = fo.wrap(store)
 	}
-	mgr := p.Manager(t, s)
+	endpoints := p.Endpoints()
+	endpoints.APIBaseURL = cmp.Or(fo.apiBaseURL, endpoints.APIBaseURL)
+	mgr := p.Manager(t, s, connect.WithEndpoints(endpoints))
 	logs := &syncBuffer{}
-	a, err := exampleapp.New(exampleapp.Config{Manager: mgr, FlowKey: p.Key, APIBaseURL: cmp.Or(fo.apiBaseURL, p.URL),
+	a, err := exampleapp.New(exampleapp.Config{Manager: mgr, FlowKey: p.Key,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	require.NoError(t, err)
 	backend.Config.Handler = a
@@ -240,7 +243,7 @@ func uninstallAtPleo(t *testing.T, pleo *pleooauthtest.Server, mgr *connect.Mana
 	t.Helper()
 	tok, err := mgr.Token(t.Context(), company)
 	require.NoError(t, err)
-	req, err := http.NewRequest(http.MethodDelete, pleo.URL+pleooauthtest.InstallationsPath, nil)
+	req, err := http.NewRequest(http.MethodDelete, pleo.URL+pleoapi.InstallationsPath, nil)
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 	resp, err := pleo.Client().Do(req)

@@ -33,7 +33,7 @@ func Start(t testing.TB, reg *pleooauth.Registration, clientID, clientSecret str
 	clock := pleooauthtest.NewClock(time.Now())
 	srv := pleooauthtest.NewServer(reg, creds, append([]pleooauthtest.Option{pleooauthtest.WithClock(clock.Now)}, opts...)...)
 	t.Cleanup(srv.Close)
-	cfg, err := reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoint(srv.Endpoint()))
+	cfg, err := reg.OAuth2Config(pleooauth.Staging, creds, pleooauth.WithEndpoints(srv.Endpoints()))
 	require.NoError(t, err)
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
@@ -51,8 +51,7 @@ func (p *Pleo) Manager(t testing.TB, store connect.Store, opts ...connect.Option
 	m, err := connect.NewManager(p.Config, store, append([]connect.Option{
 		connect.WithKeys(p.Key),
 		connect.WithHTTPClient(p.Client()),
-		connect.WithIntrospectionURL(p.IntrospectionURL()),
-		connect.WithAPIBaseURL(p.URL),
+		connect.WithEndpoints(p.Endpoints()),
 		connect.WithClock(p.Clock.Now),
 	}, opts...)...)
 	require.NoError(t, err)
