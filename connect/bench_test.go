@@ -84,7 +84,7 @@ func newBenchFixtureOn(b *testing.B, store connect.Store, managerOnFakeClock boo
 	if err != nil {
 		b.Fatal(err)
 	}
-	fl, err := connect.NewFlow(cfg, key, connect.WithFlowClock(clock.Now))
+	fl, err := connect.NewFlow(cfg, key, connect.WithClock(clock.Now))
 	if err != nil {
 		b.Fatal(err)
 	}

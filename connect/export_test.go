@@ -17,6 +17,10 @@ func OpenTokens(m *Manager, id string, sealed []byte) (*oauth2.Token, error) {
 // path that reads the store.
 func Forget(m *Manager, id string) { m.cache.Delete(id) }
 
+// NewAuthorizationError is an error callback with code, for tests
+// outside the package.
+func NewAuthorizationError(code string) error { return &authorizationError{Code: code} }
+
 // SeededKey is testKey, for the tests outside the package.
 var SeededKey = testKey
 

@@ -17,24 +17,24 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// AuthorizationError is an error callback from the authorization server
+// authorizationError is an error callback from the authorization server
 // (RFC 6749 section 4.1.2.1): the redirect carried error instead of code.
 // An access_denied one matches [ErrAccessDenied].
-type AuthorizationError struct {
+type authorizationError struct {
 	Code        string // such as access_denied, invalid_scope, invalid_request
 	Description string
 }
 
-func (e *AuthorizationError) Error() string {
+func (e *authorizationError) Error() string {
 	if e.Description == "" {
-		return "pleooauth: authorization failed: " + e.Code
+		return "connect: authorization failed: " + e.Code
 	}
-	return fmt.Sprintf("pleooauth: authorization failed: %s: %s", e.Code, e.Description)
+	return fmt.Sprintf("connect: authorization failed: %s: %s", e.Code, e.Description)
 }
 
 // Is reports whether target is [ErrAccessDenied] and the code is
 // access_denied.
-func (e *AuthorizationError) Is(target error) bool {
+func (e *authorizationError) Is(target error) bool {
 	return target == ErrAccessDenied && e.Code == "access_denied"
 }
 
@@ -65,29 +65,23 @@ type Flow struct {
 	nextPrune time.Time            // when to drop expired nonces next
 }
 
-// FlowOption adjusts a [Flow].
-type FlowOption func(*Flow)
-
 // WithFlowTTL sets how long a started flow stays valid ([DefaultFlowTTL]).
-func WithFlowTTL(d time.Duration) FlowOption { return func(f *Flow) { f.ttl = d } }
-
-// WithFlowClock sets the flow's clock (time.Now by default), for tests.
-func WithFlowClock(now func() time.Time) FlowOption { return func(f *Flow) { f.now = now } }
+func WithFlowTTL(d time.Duration) FlowOption { return flowOption(func(f *Flow) { f.ttl = d }) }
 
 // NewFlow makes a Flow for cfg. key is an AES key of 16, 24 or 32 bytes
 // from crypto/rand, shared by every instance of the backend and kept as
 // secret as the client secret.
 func NewFlow(cfg *oauth2.Config, key []byte, opts ...FlowOption) (*Flow, error) {
 	if cfg == nil {
-		return nil, errors.New("pleooauth: NewFlow needs an *oauth2.Config")
+		return nil, errors.New("connect: NewFlow needs an *oauth2.Config")
 	}
 	aead, err := newAEAD(key)
 	if err != nil {
-		return nil, fmt.Errorf("pleooauth: flow key %w", err)
+		return nil, fmt.Errorf("connect: flow key %w", err)
 	}
 	f := &Flow{cfg: cfg, aead: aead, ttl: DefaultFlowTTL, now: time.Now, used: make(map[string]time.Time)}
 	for _, opt := range opts {
-		opt(f)
+		opt.flow(f)
 	}
 	return f, nil
 }
@@ -168,7 +162,7 @@ func (f *Flow) unseal(sealed string) (*opened, error) {
 // sealed value [Flow.Start] returned. It refuses an expired
 // ([ErrFlowExpired]), tampered or already used ([ErrFlowInvalid]) sealed
 // value, compares the state in constant time ([ErrStateMismatch]), turns
-// an error callback into an [*AuthorizationError] (access_denied matches
+// an error callback into an error naming its code (access_denied matches
 // [ErrAccessDenied]), and exchanges the code with the PKCE verifier. It
 // returns the token and the account [Flow.Start] was given. A
 // failed exchange matches x/oauth2's *oauth2.RetrieveError with
@@ -200,7 +194,7 @@ func (f *Flow) finish(ctx context.Context, r *http.Request, sealed string, store
 		// clocks run behind.
 		first, err := store.UseFlow(ctx, base64.RawURLEncoding.EncodeToString([]byte(o.nonce)), o.expires.Sub(f.now())+time.Hour)
 		if err != nil {
-			return nil, o.account, fmt.Errorf("pleooauth: recording the finished flow: %w", err)
+			return nil, o.account, fmt.Errorf("connect: recording the finished flow: %w", err)
 		}
 		if !first {
 			return nil, o.account, fmt.Errorf("%w: another instance finished it already", ErrFlowInvalid)
@@ -233,11 +227,11 @@ func (f *Flow) verify(r *http.Request, sealed string) (string, *opened, error) {
 		return "", o, ErrFlowInvalid
 	}
 	if e := q.Get("error"); e != "" {
-		return "", o, &AuthorizationError{Code: e, Description: q.Get("error_description")}
+		return "", o, &authorizationError{Code: e, Description: q.Get("error_description")}
 	}
 	code := q.Get("code")
 	if code == "" {
-		return "", o, &AuthorizationError{Code: "invalid_request", Description: "the callback has neither code nor error"}
+		return "", o, &authorizationError{Code: "invalid_request", Description: "the callback has neither code nor error"}
 	}
 	return code, o, nil
 }

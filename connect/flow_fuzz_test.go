@@ -34,7 +34,7 @@ func FuzzFlowVerify(f *testing.F) {
 		}
 		req := &http.Request{URL: &url.URL{RawQuery: query}}
 		code, o, err := fl.verify(req, sealed)
-		var aerr *AuthorizationError
+		var aerr *authorizationError
 		switch {
 		case err == nil:
 			if code == "" || pleooauth.ValidateVerifier(o.verifier) != nil || o.account != "account-1" {

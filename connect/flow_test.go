@@ -92,7 +92,7 @@ func (f *flowFixture) withTokenURL(tokenURL string) (*oauth2.Config, pleooauth.E
 
 func (f *flowFixture) flow(t *testing.T, opts ...connect.FlowOption) *connect.Flow {
 	t.Helper()
-	fl, err := connect.NewFlow(f.cfg, f.key, append([]connect.FlowOption{connect.WithFlowClock(f.clock.Now)}, opts...)...)
+	fl, err := connect.NewFlow(f.cfg, f.key, append([]connect.FlowOption{connect.WithClock(f.clock.Now)}, opts...)...)
 	require.NoError(t, err)
 	return fl
 }
@@ -234,14 +234,11 @@ func TestFlowAccessDenied(t *testing.T) {
 	authURL, sealed := fl.Start("account-1")
 	_, _, err := fl.Finish(f.ctx, f.callback(t, authURL), sealed)
 	require.ErrorIs(t, err, connect.ErrAccessDenied)
-	var aerr *connect.AuthorizationError
-	require.ErrorAs(t, err, &aerr)
-	assert.Equal(t, "access_denied", aerr.Code)
-	assert.Equal(t, "pleooauth: authorization failed: access_denied: the user denied the request", err.Error())
+	assert.Equal(t, "connect: authorization failed: access_denied: the user denied the request", err.Error())
 
-	other := &connect.AuthorizationError{Code: "invalid_scope"}
+	other := connect.NewAuthorizationError("invalid_scope")
 	assert.NotErrorIs(t, other, connect.ErrAccessDenied)
-	assert.Equal(t, "pleooauth: authorization failed: invalid_scope", other.Error())
+	assert.Equal(t, "connect: authorization failed: invalid_scope", other.Error())
 }
 
 func TestNewFlowKey(t *testing.T) {

@@ -145,7 +145,7 @@ func (h *Handlers) fail(w http.ResponseWriter, r *http.Request, err error, accou
 		level = slog.LevelInfo // an answer, not a failure
 	}
 	if h.Manager != nil {
-		h.Manager.log.Log(r.Context(), level, "pleooauth: connecting failed", "reason", err.Error(), "account", account)
+		h.Manager.log.Log(r.Context(), level, "connect: connecting failed", "reason", err.Error(), "account", account)
 	}
 	if h.OnError != nil {
 		h.OnError(w, r, err)

@@ -60,7 +60,7 @@ const derivedKeySize = 32
 // errors name a key by its position, from 1, and never show one.
 func ParseKeys(s string) (Keys, error) {
 	if strings.TrimSpace(s) == "" {
-		return Keys{}, errors.New("pleooauth: ParseKeys: no keys")
+		return Keys{}, errors.New("connect: ParseKeys: no keys")
 	}
 	entries := strings.Split(s, ",")
 	secrets := make([][]byte, len(entries))
@@ -68,13 +68,13 @@ func ParseKeys(s string) (Keys, error) {
 		n := i + 1
 		k, err := decodeKey(strings.TrimSpace(e))
 		if err != nil {
-			return Keys{}, fmt.Errorf("pleooauth: ParseKeys: key %d %w", n, err)
+			return Keys{}, fmt.Errorf("connect: ParseKeys: key %d %w", n, err)
 		}
 		if len(k) != 16 && len(k) != 24 && len(k) != 32 {
-			return Keys{}, fmt.Errorf("pleooauth: ParseKeys: key %d is %d bytes; want 16, 24 or 32", n, len(k))
+			return Keys{}, fmt.Errorf("connect: ParseKeys: key %d is %d bytes; want 16, 24 or 32", n, len(k))
 		}
 		if err := checkKey(k, secrets[:i]); err != nil {
-			return Keys{}, fmt.Errorf("pleooauth: ParseKeys: key %d %w", n, err)
+			return Keys{}, fmt.Errorf("connect: ParseKeys: key %d %w", n, err)
 		}
 		secrets[i] = k
 	}
@@ -82,11 +82,11 @@ func ParseKeys(s string) (Keys, error) {
 	var err error
 	for i, k := range secrets {
 		if d.token[i], err = hkdf.Key(sha256.New, k, nil, tokenKeyInfo, derivedKeySize); err != nil {
-			return Keys{}, fmt.Errorf("pleooauth: ParseKeys: deriving token key %d: %w", i+1, err)
+			return Keys{}, fmt.Errorf("connect: ParseKeys: deriving token key %d: %w", i+1, err)
 		}
 	}
 	if d.flow, err = hkdf.Key(sha256.New, secrets[0], nil, flowKeyInfo, derivedKeySize); err != nil {
-		return Keys{}, fmt.Errorf("pleooauth: ParseKeys: deriving the flow key: %w", err)
+		return Keys{}, fmt.Errorf("connect: ParseKeys: deriving the flow key: %w", err)
 	}
 	return Keys{p: d}, nil
 }

@@ -68,7 +68,7 @@ func TestParseKeysRefuses(t *testing.T) {
 			t.Parallel()
 			keys, err := connect.ParseKeys(tt.in)
 			require.Error(t, err)
-			assert.Equal(t, "pleooauth: ParseKeys: "+tt.want, err.Error())
+			assert.Equal(t, "connect: ParseKeys: "+tt.want, err.Error())
 			assert.Nil(t, keys.Token())
 			assert.Nil(t, keys.Flow())
 			for entry := range strings.SplitSeq(tt.in, ",") {
@@ -197,7 +197,7 @@ func TestKeysRoundTrip(t *testing.T) {
 	store := connect.NewMemoryStore()
 
 	m := f.manager(t, store, connect.WithKeys(old.Token()...))
-	fl, err := connect.NewFlow(f.cfg, old.Flow(), connect.WithFlowClock(f.clock.Now))
+	fl, err := connect.NewFlow(f.cfg, old.Flow(), connect.WithClock(f.clock.Now))
 	require.NoError(t, err)
 	tok := f.keysConnect(t, fl, m, "acme", company)
 	rec, err := store.Get(t.Context(), company)
@@ -219,7 +219,7 @@ func TestKeysRoundTrip(t *testing.T) {
 	got, err := rotated.Token(t.Context(), company)
 	require.NoError(t, err)
 	assert.Equal(t, tok.AccessToken, got.AccessToken)
-	newFlow, err := connect.NewFlow(f.cfg, rotatedKeys.Flow(), connect.WithFlowClock(f.clock.Now))
+	newFlow, err := connect.NewFlow(f.cfg, rotatedKeys.Flow(), connect.WithClock(f.clock.Now))
 	require.NoError(t, err)
 	_, sealedOld := fl.Start("acme")
 	_, _, err = newFlow.Finish(t.Context(), httptest.NewRequest(http.MethodGet, "/oauth/callback?code=c&state=s", nil), sealedOld)
@@ -240,7 +240,7 @@ func TestKeysRoundTrip(t *testing.T) {
 
 // errorShape is every error ParseKeys gives: positions and sizes, never a
 // key's text.
-var errorShape = regexp.MustCompile(`^pleooauth: ParseKeys: (no keys|key \d+ (is empty|is not base64|is \d+ bytes; want 16, 24 or 32|is all zero bytes|is one byte repeated|repeats key \d+))$`)
+var errorShape = regexp.MustCompile(`^connect: ParseKeys: (no keys|key \d+ (is empty|is not base64|is \d+ bytes; want 16, 24 or 32|is all zero bytes|is one byte repeated|repeats key \d+))$`)
 
 // FuzzParseKeys feeds arbitrary settings to ParseKeys: it never panics,
 // its errors have one of the known shapes, and the keys it returns are
@@ -314,5 +314,5 @@ func ExampleParseKeys() {
 	// Output:
 	// 2 token keys, the first sealing
 	// the flow key is a token key: false
-	// pleooauth: ParseKeys: key 3 is 5 bytes; want 16, 24 or 32
+	// connect: ParseKeys: key 3 is 5 bytes; want 16, 24 or 32
 }

@@ -117,7 +117,29 @@ func (m *Manager) cached(e *entry) *oauth2.Token {
 }
 
 // Option configures a [Manager].
-type Option func(*managerOptions)
+type Option interface{ manager(*managerOptions) }
+
+// FlowOption configures a [Flow].
+type FlowOption interface{ flow(*Flow) }
+
+// ClockOption configures both a Manager and a Flow: [WithClock].
+type ClockOption interface {
+	Option
+	FlowOption
+}
+
+type managerOption func(*managerOptions)
+
+func (f managerOption) manager(o *managerOptions) { f(o) }
+
+type flowOption func(*Flow)
+
+func (f flowOption) flow(fl *Flow) { f(fl) }
+
+type clockOption func() time.Time
+
+func (c clockOption) manager(o *managerOptions) { o.now, o.realClock = c, false }
+func (c clockOption) flow(f *Flow)              { f.now = c }
 
 // managerOptions are the Manager's settings, from its Options.
 type managerOptions struct {
@@ -142,27 +164,26 @@ type managerOptions struct {
 // old one until every connection has been saved again (each refresh
 // re-seals). A later WithKeys replaces an earlier one.
 func WithKeys(keys ...[]byte) Option {
-	return func(o *managerOptions) { o.keys = keys }
+	return managerOption(func(o *managerOptions) { o.keys = keys })
 }
 
 // WithHTTPClient sets the client for Pleo's token, introspection and API
 // endpoints (http.DefaultClient by default).
 func WithHTTPClient(c *http.Client) Option {
-	return func(o *managerOptions) { o.hc = c }
+	return managerOption(func(o *managerOptions) { o.hc = c })
 }
 
-// WithClock sets the clock that decides when an access token is due for
-// a refresh and bounds each request (time.Now by default). Leases and
+// WithClock sets the clock (time.Now by default) of a Manager, where it
+// decides when an access token is due for a refresh and bounds each
+// request, or of a Flow, where it dates and expires flows. Leases and
 // refresh markers are on the store's clock, not this one; see the package
 // documentation for what skewed instance clocks still do.
-func WithClock(now func() time.Time) Option {
-	return func(o *managerOptions) { o.now, o.realClock = now, false }
-}
+func WithClock(now func() time.Time) ClockOption { return clockOption(now) }
 
 // WithLogger sets where the Manager logs refreshes and failures (never a
 // token). By default it logs nothing.
 func WithLogger(l *slog.Logger) Option {
-	return func(o *managerOptions) { o.log = l }
+	return managerOption(func(o *managerOptions) { o.log = l })
 }
 
 // WithEndpoints sets the Pleo the Manager talks to: its token
@@ -171,27 +192,33 @@ func WithLogger(l *slog.Logger) Option {
 // [pleooauth.StagingEndpoints] or [pleooauth.ProductionEndpoints]; give it
 // for any other Pleo, such as pleooauthtest's Server.Endpoints.
 func WithEndpoints(e pleooauth.Endpoints) Option {
-	return func(o *managerOptions) { o.endpoints = e }
+	return managerOption(func(o *managerOptions) { o.endpoints = e })
 }
 
 // WithExpiryDelta sets how long before expiry a token is refreshed
 // ([DefaultExpiryDelta]).
 func WithExpiryDelta(d time.Duration) Option {
-	return func(o *managerOptions) { o.delta = d }
+	return managerOption(func(o *managerOptions) { o.delta = d })
 }
 
 // WithLeaseTTL sets how long a lease lasts on the store's clock
 // ([DefaultLeaseTTL]). It must cover an introspection and a refresh, two
 // refresh timeouts: NewManager refuses a shorter one.
 func WithLeaseTTL(d time.Duration) Option {
-	return func(o *managerOptions) { o.lease = d }
+	return managerOption(func(o *managerOptions) { o.lease = d })
 }
 
-// WithRefreshTimeout bounds one request to Pleo's token, introspection or
-// installations endpoint, from before the refresh is recorded in the store
-// to the answer ([DefaultRefreshTimeout]).
+// WithRefreshTimeout bounds each request the Manager sends to Pleo
+// ([DefaultRefreshTimeout]): a refresh, counted from before its claim is
+// written to the store (a refresh not sent by then is not sent), an
+// introspection (by Complete, ReportUnauthorized, and before a refresh
+// whose outcome is unknown), and the DELETE of Disconnect. It does not
+// bound API calls made through [Manager.Client] (the HTTP client's own
+// timeout does), nor the store's calls (the context does). The lease must
+// be longer than two of it (an introspection and a refresh under one
+// lease), and the quarantine longer than one; NewManager refuses others.
 func WithRefreshTimeout(d time.Duration) Option {
-	return func(o *managerOptions) { o.reqTTL = d }
+	return managerOption(func(o *managerOptions) { o.reqTTL = d })
 }
 
 // WithQuarantine sets how long a refresh whose answer was lost stays
@@ -202,28 +229,28 @@ func WithRefreshTimeout(d time.Duration) Option {
 // Pleo may take to process a request it received; NewManager refuses one
 // not longer than the refresh timeout.
 func WithQuarantine(d time.Duration) Option {
-	return func(o *managerOptions) { o.quarantine = d }
+	return managerOption(func(o *managerOptions) { o.quarantine = d })
 }
 
 // WithAccountTakeover lets [Manager.Complete] move a company connected
 // under one of the partner's accounts to the account that connected it
 // last. Without it, Complete refuses with [ErrConnectedToAnotherAccount].
 func WithAccountTakeover() Option {
-	return func(o *managerOptions) { o.takeover = true }
+	return managerOption(func(o *managerOptions) { o.takeover = true })
 }
 
 // NewManager makes a Manager for the client cfg (from
 // [pleooauth.Registration.OAuth2Config]) over store.
 func NewManager(cfg *oauth2.Config, store Store, opts ...Option) (*Manager, error) {
 	if cfg == nil || store == nil {
-		return nil, errors.New("pleooauth: NewManager needs an *oauth2.Config and a Store")
+		return nil, errors.New("connect: NewManager needs an *oauth2.Config and a Store")
 	}
 	o := managerOptions{
 		hc: http.DefaultClient, now: time.Now, realClock: true, sleep: defaultSleep, delta: DefaultExpiryDelta,
 		lease: DefaultLeaseTTL, reqTTL: DefaultRefreshTimeout, quarantine: DefaultQuarantine,
 	}
 	for _, opt := range opts {
-		opt(&o)
+		opt.manager(&o)
 	}
 	keys, err := newKeyring(o.keys)
 	if err != nil {
@@ -234,10 +261,10 @@ func NewManager(cfg *oauth2.Config, store Store, opts ...Option) (*Manager, erro
 		return nil, err
 	}
 	if o.reqTTL <= 0 || o.lease <= 2*o.reqTTL {
-		return nil, fmt.Errorf("pleooauth: the lease (%s) must be longer than two refresh timeouts (%s each)", o.lease, o.reqTTL)
+		return nil, fmt.Errorf("connect: the lease (%s) must be longer than two refresh timeouts (%s each)", o.lease, o.reqTTL)
 	}
 	if o.quarantine <= o.reqTTL {
-		return nil, fmt.Errorf("pleooauth: the quarantine (%s) must be longer than the refresh timeout (%s)", o.quarantine, o.reqTTL)
+		return nil, fmt.Errorf("connect: the quarantine (%s) must be longer than the refresh timeout (%s)", o.quarantine, o.reqTTL)
 	}
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
@@ -301,14 +328,14 @@ func (m *Manager) oauthContext(ctx context.Context) context.Context {
 // and the access token expires within its lifetime (expires_in).
 func (m *Manager) Complete(ctx context.Context, tok *oauth2.Token, account string) (*Connection, error) {
 	if tok == nil || tok.AccessToken == "" {
-		return nil, errors.New("pleooauth: Complete needs the token from the code exchange")
+		return nil, errors.New("connect: Complete needs the token from the code exchange")
 	}
 	info, err := m.introspect(ctx, m.now().Add(m.reqTTL), tok.AccessToken, "access_token")
 	if err != nil {
 		return nil, err
 	}
 	if !info.Active || info.Subject == "" {
-		return nil, errors.New("pleooauth: Pleo says the new access token is not active, or names no subject")
+		return nil, errors.New("connect: Pleo says the new access token is not active, or names no subject")
 	}
 	tok = m.onClock(tok)
 	scopes := strings.Fields(info.Scope)
@@ -323,7 +350,7 @@ func (m *Manager) Complete(ctx context.Context, tok *oauth2.Token, account strin
 		var version int64
 		moving := old != nil && old.Account != account && old.Status != StatusDisconnected
 		if moving && !m.takeover {
-			m.log.WarnContext(ctx, "pleooauth: connection refused: the company is connected under another account",
+			m.log.WarnContext(ctx, "connect: connection refused: the company is connected under another account",
 				"connection", info.Subject, "account", account, "connected_account", old.Account)
 			return nil, fmt.Errorf("%w: %s", ErrConnectedToAnotherAccount, info.Subject)
 		}
@@ -344,17 +371,17 @@ func (m *Manager) Complete(ctx context.Context, tok *oauth2.Token, account strin
 			continue // written meanwhile: look at it again
 		}
 		if err != nil {
-			return nil, fmt.Errorf("pleooauth: storing the connection: %w", err)
+			return nil, fmt.Errorf("connect: storing the connection: %w", err)
 		}
 		m.remember(stored.ID, tok, stored.Version)
 		if moving {
-			m.log.WarnContext(ctx, "pleooauth: connection moved to another account", "connection", stored.ID, "account", account, "previous_account", old.Account)
+			m.log.WarnContext(ctx, "connect: connection moved to another account", "connection", stored.ID, "account", account, "previous_account", old.Account)
 		}
-		m.log.InfoContext(ctx, "pleooauth: connected", "connection", stored.ID, "account", account)
+		m.log.InfoContext(ctx, "connect: connected", "connection", stored.ID, "account", account)
 		c := stored.Connection
 		return &c, nil
 	}
-	return nil, fmt.Errorf("pleooauth: connection %s kept changing while it was stored", info.Subject)
+	return nil, fmt.Errorf("connect: connection %s kept changing while it was stored", info.Subject)
 }
 
 // Get returns the connection with that ID, or an error matching
@@ -426,11 +453,11 @@ func (m *Manager) Disconnect(ctx context.Context, id string) error {
 		}
 		if err == nil {
 			m.cache.Delete(id)
-			m.log.InfoContext(ctx, "pleooauth: disconnected", "connection", id)
+			m.log.InfoContext(ctx, "connect: disconnected", "connection", id)
 		}
 		return err
 	}
-	return fmt.Errorf("pleooauth: connection %s kept changing while it was disconnected", id)
+	return fmt.Errorf("connect: connection %s kept changing while it was disconnected", id)
 }
 
 // disconnectOnce takes one step of Disconnect: errAgain when the record
@@ -479,7 +506,7 @@ func (m *Manager) disconnectOnce(ctx context.Context, id string) error {
 		return errAgain
 	}
 	m.release(ctx, id)
-	return fmt.Errorf("pleooauth: disconnect: Pleo's installations API answered %d %s", status, http.StatusText(status))
+	return fmt.Errorf("connect: disconnect: Pleo's installations API answered %d %s", status, http.StatusText(status))
 }
 
 // markDisconnected erases held's tokens and marks it disconnected, fenced
@@ -493,7 +520,7 @@ func (m *Manager) markDisconnected(ctx context.Context, held *Record) error {
 		if errors.Is(err, ErrVersionConflict) {
 			return errAgain // a grant stored meanwhile: revoke it too
 		}
-		return fmt.Errorf("pleooauth: marking the connection disconnected: %w", err)
+		return fmt.Errorf("connect: marking the connection disconnected: %w", err)
 	}
 	return nil
 }
@@ -550,7 +577,7 @@ func (m *Manager) ReportUnauthorized(ctx context.Context, id, accessToken string
 	}
 	_, _, err = m.current(ctx, id, tok.AccessToken)
 	if errors.Is(err, ErrReauthorizationRequired) {
-		m.log.WarnContext(ctx, "pleooauth: Pleo's API refused the connection's token and its refresh", "connection", id)
+		m.log.WarnContext(ctx, "connect: Pleo's API refused the connection's token and its refresh", "connection", id)
 		return fmt.Errorf("%w: %s (%s)", ErrReauthorizationRequired, id, reasonRevoked)
 	}
 	return err
@@ -563,12 +590,12 @@ func (m *Manager) deleteInstallation(ctx context.Context, accessToken string) (i
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, m.endpoints.APIBaseURL+pleoapi.InstallationsPath, nil)
 	if err != nil {
-		return 0, fmt.Errorf("pleooauth: disconnect: %w", err)
+		return 0, fmt.Errorf("connect: disconnect: %w", err)
 	}
 	req.Header.Set("Authorization", "Bearer "+accessToken)
 	resp, err := m.hc.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("pleooauth: disconnect: calling Pleo's installations API: %w", err)
+		return 0, fmt.Errorf("connect: disconnect: calling Pleo's installations API: %w", err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
@@ -591,21 +618,21 @@ func (m *Manager) introspect(ctx context.Context, deadline time.Time, token, hin
 	form := url.Values{"token": {token}, "token_type_hint": {hint}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.endpoints.IntrospectionURL, strings.NewReader(form.Encode()))
 	if err != nil {
-		return nil, fmt.Errorf("pleooauth: introspection: %w", err)
+		return nil, fmt.Errorf("connect: introspection: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(url.QueryEscape(m.cfg.ClientID), url.QueryEscape(m.cfg.ClientSecret))
 	resp, err := m.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("pleooauth: introspection: %w", err)
+		return nil, fmt.Errorf("connect: introspection: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("pleooauth: introspection answered %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+		return nil, fmt.Errorf("connect: introspection answered %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
 	}
 	var info introspection
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&info); err != nil {
-		return nil, errors.New("pleooauth: introspection answered something that is not JSON")
+		return nil, errors.New("connect: introspection answered something that is not JSON")
 	}
 	return &info, nil
 }

@@ -310,7 +310,7 @@ func (md *model) newInstance(n int, skew time.Duration) *instance {
 		md.clock.Advance(d)
 		return ctx.Err()
 	})
-	flow, err := connect.NewFlow(md.cfg, md.key, connect.WithFlowClock(now))
+	flow, err := connect.NewFlow(md.cfg, md.key, connect.WithClock(now))
 	require.NoError(md.t, err)
 	in.m = m
 	in.h = &connect.Handlers{

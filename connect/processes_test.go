@@ -108,7 +108,7 @@ const (
 // Pleo may have rotated the refresh token, so a live process can lose a
 // grant this way too, which a loaded machine makes likelier. Helpers print
 // each one, so that the test counts them even in a helper killed later.
-const processUnknown = "pleooauth: refresh outcome unknown"
+const processUnknown = "connect: refresh outcome unknown"
 
 // unknownOutcomes is a slog handler that calls seen for every refresh
 // whose outcome was unknown.

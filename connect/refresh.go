@@ -31,19 +31,16 @@ var errAgain = ErrVersionConflict
 // changing under it.
 const maxRounds = 16
 
-// Token returns a valid access token for the connection, refreshing it
-// when it expires within the expiry delta. It comes from this process's
-// cache while valid; otherwise from the store, where another instance may
-// have refreshed it already. Another instance's disconnect is seen when
-// the cached token is next read from the store; meanwhile Pleo's API
-// answers 401 to it, and [Manager.ReportUnauthorized] clears it at once.
+// Token returns a valid access token for the connection (id is its
+// subject URN), refreshed first when it expires within the expiry delta,
+// at most once at a time across every instance sharing the store (the
+// package documentation's "Refreshing" section says how). A valid token
+// comes from this process's cache, without touching the store.
 //
-// Token returns [ErrReauthorizationRequired] once Pleo has refused the
-// grant (terminal, never retried), [ErrDisconnected] after a disconnect,
-// and [ErrRefreshPending] while an earlier refresh's outcome is unknown and
-// still quarantined. Any other error is transient: ask again later. How
-// refreshes are coordinated across instances so that no refresh token is
-// presented twice is the package documentation's "Refreshing" section.
+// Errors: [ErrReauthorizationRequired] once Pleo has refused the grant
+// (terminal); [ErrDisconnected] after a disconnect; [ErrRefreshPending]
+// while an earlier refresh's outcome is quarantined; [ErrNoConnection] for
+// an unknown ID. Any other error is transient: ask again later.
 func (m *Manager) Token(ctx context.Context, id string) (*oauth2.Token, error) {
 	e := m.entry(id)
 	if tok := m.cached(e); tok != nil {
@@ -101,7 +98,7 @@ func (m *Manager) current(ctx context.Context, id, stale string) (*oauth2.Token,
 		}
 		return tok, rec, err
 	}
-	return nil, nil, fmt.Errorf("pleooauth: connection %s kept changing while it was refreshed", id)
+	return nil, nil, fmt.Errorf("connect: connection %s kept changing while it was refreshed", id)
 }
 
 // claimAndSend claims the refresh of the connection at version (the lease
@@ -115,7 +112,7 @@ func (m *Manager) claimAndSend(ctx context.Context, id string, version int64, to
 	deadline := m.now().Add(m.reqTTL)
 	claimed, ok, err := m.store.Claim(ctx, id, m.owner, version, m.lease)
 	if err != nil {
-		return nil, nil, fmt.Errorf("pleooauth: claiming the refresh: %w", hintID(id, err))
+		return nil, nil, fmt.Errorf("connect: claiming the refresh: %w", hintID(id, err))
 	}
 	if !ok {
 		return nil, claimed, errAgain
@@ -173,13 +170,13 @@ func (m *Manager) settle(ctx context.Context, rec *Record, tok *oauth2.Token) (*
 	info, err := m.introspect(ctx, deadline, tok.RefreshToken, "refresh_token")
 	if err != nil {
 		m.release(ctx, held.ID)
-		return nil, nil, fmt.Errorf("pleooauth: connection %s: a refresh's outcome is unknown and introspection failed: %w", rec.ID, err)
+		return nil, nil, fmt.Errorf("connect: connection %s: a refresh's outcome is unknown and introspection failed: %w", rec.ID, err)
 	}
 	if !info.Active {
 		// Pleo spent it: the new tokens were issued and lost.
 		return nil, nil, m.fail(ctx, held, reasonOutcomeUnknown)
 	}
-	m.log.InfoContext(ctx, "pleooauth: a lost refresh never reached Pleo; refreshing", "connection", rec.ID)
+	m.log.InfoContext(ctx, "connect: a lost refresh never reached Pleo; refreshing", "connection", rec.ID)
 	newTok, saved, err := m.claimAndSend(ctx, held.ID, held.Version, tok, false)
 	if err != nil {
 		m.release(ctx, held.ID) // a refused or failed claim leaves this lease held
@@ -192,7 +189,7 @@ func (m *Manager) settle(ctx context.Context, rec *Record, tok *oauth2.Token) (*
 func (m *Manager) acquire(ctx context.Context, rec *Record) (*Record, error) {
 	held, ok, err := m.store.Acquire(ctx, rec.ID, m.owner, m.lease)
 	if err != nil {
-		return nil, fmt.Errorf("pleooauth: taking the lease: %w", err)
+		return nil, fmt.Errorf("connect: taking the lease: %w", err)
 	}
 	if !ok {
 		return nil, m.waitFor(ctx, rec, held)
@@ -228,7 +225,7 @@ func (m *Manager) send(ctx context.Context, claimed *Record, tok *oauth2.Token, 
 		// commit): sending now could outlive the window others wait out.
 		rec.RefreshSentAt = time.Time{}
 		m.note(bg, rec)
-		return nil, nil, fmt.Errorf("pleooauth: connection %s: the store took longer than the refresh timeout to record the refresh; nothing was sent", rec.ID)
+		return nil, nil, fmt.Errorf("connect: connection %s: the store took longer than the refresh timeout to record the refresh; nothing was sent", rec.ID)
 	}
 	newTok, outcome, err := m.sendRefresh(bg, tok.RefreshToken, deadline)
 	switch outcome {
@@ -248,7 +245,7 @@ func (m *Manager) send(ctx context.Context, claimed *Record, tok *oauth2.Token, 
 		if err != nil {
 			return nil, nil, err
 		}
-		m.log.InfoContext(ctx, "pleooauth: refreshed", "connection", rec.ID)
+		m.log.InfoContext(ctx, "connect: refreshed", "connection", rec.ID)
 		return newTok, saved, nil
 	case refused:
 		reason := errorCode(err)
@@ -262,11 +259,11 @@ func (m *Manager) send(ctx context.Context, claimed *Record, tok *oauth2.Token, 
 			rec.LastError = errorCode(err)
 		}
 		m.note(bg, rec)
-		return nil, nil, fmt.Errorf("pleooauth: connection %s: the refresh failed without spending the refresh token; it is retried on the next call: %w", rec.ID, err)
+		return nil, nil, fmt.Errorf("connect: connection %s: the refresh failed without spending the refresh token; it is retried on the next call: %w", rec.ID, err)
 	default: // unknown: the marker stays
 		rec.LastError = reasonOutcomeUnknown
 		m.note(bg, rec)
-		m.log.WarnContext(ctx, "pleooauth: refresh outcome unknown", "connection", rec.ID, "error", err)
+		m.log.WarnContext(ctx, "connect: refresh outcome unknown", "connection", rec.ID, "error", err)
 		return nil, nil, fmt.Errorf("%w: connection %s: the refresh got no usable answer; its refresh token is not presented again until Pleo confirms it unused: %w", ErrRefreshPending, rec.ID, err)
 	}
 }
@@ -309,7 +306,7 @@ func statusError(rec *Record) error {
 		}
 		return fmt.Errorf("%w: %s", ErrReauthorizationRequired, rec.ID)
 	}
-	return fmt.Errorf("pleooauth: connection %s has an unknown status %q", rec.ID, rec.Status)
+	return fmt.Errorf("connect: connection %s has an unknown status %q", rec.ID, rec.Status)
 }
 
 // waitForLease waits while another instance holds held's lease: until the
@@ -322,7 +319,7 @@ func (m *Manager) waitForLease(ctx context.Context, held *Record) error {
 	pause := 5 * time.Millisecond
 	for m.now().Sub(start) < left {
 		if err := m.sleep(ctx, min(pause, left)); err != nil {
-			return fmt.Errorf("pleooauth: waiting for another instance's refresh: %w", err)
+			return fmt.Errorf("connect: waiting for another instance's refresh: %w", err)
 		}
 		pause = min(pause*2, 100*time.Millisecond)
 		rec, err := m.store.Get(ctx, held.ID)
@@ -363,9 +360,9 @@ func (m *Manager) fail(ctx context.Context, rec *Record, reason string) error {
 		if errors.Is(err, ErrVersionConflict) {
 			return errAgain
 		}
-		return fmt.Errorf("pleooauth: marking connection %s: %w", rec.ID, err)
+		return fmt.Errorf("connect: marking connection %s: %w", rec.ID, err)
 	}
-	m.log.WarnContext(ctx, "pleooauth: reauthorization required", "connection", rec.ID, "reason", reason)
+	m.log.WarnContext(ctx, "connect: reauthorization required", "connection", rec.ID, "reason", reason)
 	return fmt.Errorf("%w: %s (%s)", ErrReauthorizationRequired, rec.ID, reason)
 }
 
@@ -436,22 +433,22 @@ func (m *Manager) saveRotated(ctx context.Context, rec *Record, spent []byte, to
 			return saved, nil
 		}
 		if !errors.Is(err, ErrVersionConflict) {
-			return nil, fmt.Errorf("pleooauth: connection %s: the refreshed tokens could not be saved; the next call settles with Pleo what became of them: %w", rec.ID, err)
+			return nil, fmt.Errorf("connect: connection %s: the refreshed tokens could not be saved; the next call settles with Pleo what became of them: %w", rec.ID, err)
 		}
 		cur, gerr := m.store.Get(ctx, rec.ID)
 		switch {
 		case gerr != nil:
-			return nil, fmt.Errorf("pleooauth: connection %s changed while it was refreshed: %w", rec.ID, gerr)
+			return nil, fmt.Errorf("connect: connection %s changed while it was refreshed: %w", rec.ID, gerr)
 		case cur.Status == StatusReauthorizationRequired && cur.LastError == reasonOutcomeUnknown && bytes.Equal(cur.Tokens, spent):
-			m.log.WarnContext(ctx, "pleooauth: a refresh given up for lost was answered after all; saving it", "connection", rec.ID)
+			m.log.WarnContext(ctx, "connect: a refresh given up for lost was answered after all; saving it", "connection", rec.ID)
 			rec.Version = cur.Version
 			continue
 		case cur.Status == StatusDisconnected:
 			m.revokeUnstored(ctx, rec.ID, tok)
 		}
-		return nil, fmt.Errorf("pleooauth: connection %s changed while it was refreshed; the refreshed tokens are dropped: %w", rec.ID, err)
+		return nil, fmt.Errorf("connect: connection %s changed while it was refreshed; the refreshed tokens are dropped: %w", rec.ID, err)
 	}
-	return nil, fmt.Errorf("pleooauth: connection %s kept changing while it was refreshed", rec.ID)
+	return nil, fmt.Errorf("connect: connection %s kept changing while it was refreshed", rec.ID)
 }
 
 // revokeUnstored revokes at Pleo the grant of tokens no record holds (a
@@ -471,12 +468,12 @@ func (m *Manager) revokeUnstored(ctx context.Context, id string, tok *oauth2.Tok
 				revoked = true // the grant is dead already
 			case unknown:
 				// Presenting it again could be a reuse: leave it to expire.
-				m.log.WarnContext(ctx, "pleooauth: disconnected while it was refreshed; the refreshed grant could not be revoked", "connection", id)
+				m.log.WarnContext(ctx, "connect: disconnected while it was refreshed; the refreshed grant could not be revoked", "connection", id)
 				return
 			}
 		}
 		if revoked || !r.again(ctx) {
-			m.log.WarnContext(ctx, "pleooauth: disconnected while it was refreshed; revoking the refreshed grant", "connection", id, "revoked", revoked, "status", status, "error", err)
+			m.log.WarnContext(ctx, "connect: disconnected while it was refreshed; revoking the refreshed grant", "connection", id, "revoked", revoked, "status", status, "error", err)
 			return
 		}
 	}

@@ -33,16 +33,16 @@ type sealKey struct {
 // Its errors name a key by its position, from 1, and never show one.
 func newKeyring(keys [][]byte) (*keyring, error) {
 	if len(keys) == 0 {
-		return nil, errors.New("pleooauth: NewManager needs WithKeys: tokens are encrypted at rest")
+		return nil, errors.New("connect: NewManager needs WithKeys: tokens are encrypted at rest")
 	}
 	kr := &keyring{}
 	for i, k := range keys {
 		aead, err := newAEAD(k)
 		if err != nil {
-			return nil, fmt.Errorf("pleooauth: key %d %w", i+1, err)
+			return nil, fmt.Errorf("connect: key %d %w", i+1, err)
 		}
 		if err := checkKey(k, keys[:i]); err != nil {
-			return nil, fmt.Errorf("pleooauth: key %d %w", i+1, err)
+			return nil, fmt.Errorf("connect: key %d %w", i+1, err)
 		}
 		sum := sha256.Sum256(k)
 		kr.keys = append(kr.keys, sealKey{id: [4]byte(sum[:4]), aead: aead})
@@ -93,7 +93,7 @@ func (kr *keyring) seal(id string, tok *oauth2.Token) []byte {
 // 4-byte IDs may collide: AES-GCM's authentication tells the right one.
 func (kr *keyring) open(id string, sealed []byte) (*oauth2.Token, error) {
 	if len(sealed) < 5 || sealed[0] != sealFormat {
-		return nil, errors.New("pleooauth: the stored tokens are not in a format this version reads")
+		return nil, errors.New("connect: the stored tokens are not in a format this version reads")
 	}
 	var (
 		plain         []byte
@@ -112,13 +112,13 @@ func (kr *keyring) open(id string, sealed []byte) (*oauth2.Token, error) {
 	}
 	switch {
 	case !known:
-		return nil, fmt.Errorf("pleooauth: the stored tokens were sealed with a key this manager does not have (key ID %x); add it to WithKeys", binary.BigEndian.Uint32(sealed[1:5]))
+		return nil, fmt.Errorf("connect: the stored tokens were sealed with a key this manager does not have (key ID %x); add it to WithKeys", binary.BigEndian.Uint32(sealed[1:5]))
 	case !opened:
-		return nil, errors.New("pleooauth: the stored tokens do not open: tampered with, or sealed for another connection")
+		return nil, errors.New("connect: the stored tokens do not open: tampered with, or sealed for another connection")
 	}
 	var st sealedTokens
 	if err := json.Unmarshal(plain, &st); err != nil {
-		return nil, errors.New("pleooauth: the stored tokens are malformed")
+		return nil, errors.New("connect: the stored tokens are malformed")
 	}
 	tok := &oauth2.Token{AccessToken: st.AccessToken, RefreshToken: st.RefreshToken, TokenType: st.TokenType}
 	if st.Expiry != 0 {

@@ -74,11 +74,11 @@ func TestKeyringRefusesDegenerateAndRepeatedKeys(t *testing.T) {
 		bad  []byte // the refused key, whose bytes the error must not show
 		want string
 	}{
-		{"all zero", [][]byte{make([]byte, 32)}, make([]byte, 32), "pleooauth: key 1 is all zero bytes"},
-		{"all zero second", [][]byte{good, make([]byte, 16)}, make([]byte, 16), "pleooauth: key 2 is all zero bytes"},
-		{"constant", [][]byte{good, other, bytes.Repeat([]byte{0xa7}, 24)}, bytes.Repeat([]byte{0xa7}, 24), "pleooauth: key 3 is one byte repeated"},
-		{"duplicate", [][]byte{good, other, bytes.Clone(good)}, good, "pleooauth: key 3 repeats key 1"},
-		{"duplicate adjacent", [][]byte{other, good, bytes.Clone(good)}, good, "pleooauth: key 3 repeats key 2"},
+		{"all zero", [][]byte{make([]byte, 32)}, make([]byte, 32), "connect: key 1 is all zero bytes"},
+		{"all zero second", [][]byte{good, make([]byte, 16)}, make([]byte, 16), "connect: key 2 is all zero bytes"},
+		{"constant", [][]byte{good, other, bytes.Repeat([]byte{0xa7}, 24)}, bytes.Repeat([]byte{0xa7}, 24), "connect: key 3 is one byte repeated"},
+		{"duplicate", [][]byte{good, other, bytes.Clone(good)}, good, "connect: key 3 repeats key 1"},
+		{"duplicate adjacent", [][]byte{other, good, bytes.Clone(good)}, good, "connect: key 3 repeats key 2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -22,7 +22,7 @@ type tokenEndpointError struct {
 
 func (e *tokenEndpointError) Error() string {
 	var b strings.Builder
-	b.WriteString("pleooauth: token endpoint")
+	b.WriteString("connect: token endpoint")
 	if e.re.Response != nil {
 		b.WriteString(" answered ")
 		b.WriteString(e.re.Response.Status)

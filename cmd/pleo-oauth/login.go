@@ -298,10 +298,14 @@ func callbackPaths(u *url.URL) []string {
 	return []string{cmp.Or(u.EscapedPath(), "/"), resolved.EscapedPath()}
 }
 
-// shortError is an error's message without this package's prefix; no
+// shortError is an error's message without its package's prefix; no
 // error here contains a token, code or verifier.
 func shortError(err error) string {
-	return strings.TrimPrefix(err.Error(), "pleooauth: ")
+	msg := err.Error()
+	for _, prefix := range []string{"pleooauth: ", "connect: "} {
+		msg = strings.TrimPrefix(msg, prefix)
+	}
+	return msg
 }
 
 // openBrowser opens url on a desktop, and does nothing elsewhere (a server,
