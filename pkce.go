@@ -1,19 +1,15 @@
 package pleooauth
 
 import (
-	"crypto/subtle"
 	"fmt"
 
 	"golang.org/x/oauth2"
 )
 
-// ChallengeMethodS256 is the only PKCE code challenge method Pleo accepts:
-// "Only the S256 code challenge method is supported. The plain method is
-// not allowed." (Pleo, PKCE and Secured Patterns).
-const ChallengeMethodS256 = "S256"
-
 // PKCE is one PKCE (RFC 7636) verifier and its S256 challenge, made fresh
-// for each authorization request. It is built on x/oauth2's
+// for each authorization request. S256 is the only method Pleo accepts:
+// "Only the S256 code challenge method is supported. The plain method is
+// not allowed." (Pleo, PKCE and Secured Patterns). It is built on x/oauth2's
 // [oauth2.GenerateVerifier] and [oauth2.S256ChallengeFromVerifier]; the
 // verifier is a [Secret], so a PKCE value prints and logs with the verifier
 // redacted.
@@ -78,25 +74,6 @@ func ValidateS256Challenge(challenge string) error {
 		if c := challenge[i]; c == '.' || c == '~' || !unreserved(c) {
 			return fmt.Errorf("%w: S256 code challenge character %d is not base64url", ErrInvalidVerifier, i+1)
 		}
-	}
-	return nil
-}
-
-// VerifyS256 is the server's side of PKCE: it reports whether verifier
-// hashes to challenge under S256 (RFC 7636 section 4.6), comparing in
-// constant time. It returns nil on a match, an error matching
-// [ErrInvalidVerifier] when the verifier or the challenge is malformed, and
-// [ErrVerifierMismatch] otherwise. No error contains either value.
-func VerifyS256(verifier, challenge string) error {
-	if err := ValidateVerifier(verifier); err != nil {
-		return err
-	}
-	if err := ValidateS256Challenge(challenge); err != nil {
-		return err
-	}
-	got := oauth2.S256ChallengeFromVerifier(verifier)
-	if subtle.ConstantTimeCompare([]byte(got), []byte(challenge)) != 1 {
-		return ErrVerifierMismatch
 	}
 	return nil
 }
