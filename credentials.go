@@ -124,10 +124,10 @@ const (
 	EnvClientSecretFile = "PLEO_CLIENT_SECRET_FILE"
 )
 
-// MaxSecretFileBytes is the largest file [CredentialsFromEnv] reads a client
+// maxSecretFileBytes is the largest file [CredentialsFromEnv] reads a client
 // secret from. A client secret is a few dozen characters; a larger file is
 // the wrong file.
-const MaxSecretFileBytes = 4096
+const maxSecretFileBytes = 4096
 
 // readFileAtMost reads a file of at most limit bytes, and refuses a larger
 // one without reading it all.
@@ -149,8 +149,8 @@ func readFileAtMost(name string, limit int64) ([]byte, error) {
 
 // CredentialsFromEnv reads credentials from the environment: the client ID
 // from PLEO_CLIENT_ID, and the secret from PLEO_CLIENT_SECRET or from the
-// file named by PLEO_CLIENT_SECRET_FILE (a mounted secret; one trailing
-// newline is removed). Setting both secret variables is an error, since it
+// file named by PLEO_CLIENT_SECRET_FILE (a mounted secret of at most 4 KiB;
+// one trailing newline is removed). Setting both secret variables is an error, since it
 // is unclear which one is meant. Setting neither gives credentials without a
 // secret, as for a public client; [Registration.OAuth2Config] refuses them
 // for a confidential one.
@@ -167,7 +167,7 @@ func CredentialsFromEnv() (Credentials, error) {
 	case hasSecret && secret == "":
 		return Credentials{}, fmt.Errorf("%w: %s is set but empty", ErrInvalidCredentials, EnvClientSecret)
 	case hasFile:
-		data, err := readFileAtMost(file, MaxSecretFileBytes)
+		data, err := readFileAtMost(file, maxSecretFileBytes)
 		if err != nil {
 			// The path is not secret; the error names it and the cause only.
 			return Credentials{}, fmt.Errorf("%w: reading %s: %w", ErrInvalidCredentials, EnvClientSecretFile, err)

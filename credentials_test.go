@@ -177,7 +177,7 @@ func TestCredentialsFromEnv(t *testing.T) {
 	emptyFile := filepath.Join(dir, "empty")
 	require.NoError(t, os.WriteFile(emptyFile, []byte("\n"), 0o600))
 	hugeFile := filepath.Join(dir, "huge")
-	require.NoError(t, os.WriteFile(hugeFile, bytes.Repeat([]byte("a"), MaxSecretFileBytes+1), 0o600))
+	require.NoError(t, os.WriteFile(hugeFile, bytes.Repeat([]byte("a"), maxSecretFileBytes+1), 0o600))
 
 	tests := []struct {
 		name       string

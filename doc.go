@@ -19,7 +19,7 @@
 //
 //	reg, err := pleooauth.ParseRegistration(data)
 //	report := reg.Check(pleooauth.Production)
-//	for _, e := range report.Errors { fmt.Println(e) }
+//	for _, e := range report.Errors { fmt.Println(e.Message) }
 //
 // Errors are what Pleo would refuse or what breaks the OAuth flow; warnings
 // are what Pleo accepts but a partner should look at (a missing logo, a scope
@@ -76,10 +76,11 @@
 //     every URI: they make a text read differently than it is.
 //   - A contact whose domain has no dot is a warning: mail from Pleo cannot
 //     reach it.
-//   - A YAML document is read only within [MaxYAMLBytes], [MaxYAMLTokens]
-//     and [MaxYAMLDepth], any document within 64 fields, and lists within
-//     [MaxListEntries] entries: far more than a registration needs, and
-//     what keeps every input answered in bounded time and memory.
+//   - A document is read only within [MaxRegistrationBytes] and 64
+//     fields, a YAML one only within 64 KiB, 4096 tokens and 8 levels of
+//     nesting, and lists within [MaxListEntries] entries: far more than a
+//     registration needs, and what keeps every input answered in bounded
+//     time and memory.
 //   - client_name is limited to [MaxClientNameLength] characters.
 //   - The subject type preference accepts none, company and organisation
 //     (and the spelling organization); Pleo attests only "None".

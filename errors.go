@@ -3,10 +3,12 @@ package pleooauth
 import "errors"
 
 // Sentinel errors. Every error this package returns about a registration,
-// credentials, scopes or PKCE matches one of these with
-// [errors.Is], so callers can branch on the cause without parsing text;
-// the errors of reading (a file, the network) are wrapped with %w. Package
-// connect has its own for the flow and connections.
+// credentials, scopes or PKCE matches one of these with [errors.Is], so
+// callers can branch on the cause without parsing text; the one exception
+// is input to [ParseRegistration] that is not JSON or YAML at all, a
+// [*SyntaxError], which [errors.As] finds with its position. The errors of
+// reading (a file) are wrapped with %w. Package connect has its own for the
+// flow and connections.
 //
 // No error this package returns, nor any error wrapping them, ever carries
 // a client secret, a token, an authorization code or a PKCE verifier.
@@ -14,10 +16,6 @@ var (
 	// ErrInvalidRegistration is matched by every [ValidationErrors], whether
 	// it came from [Registration.Validate], [Report.Err] or [ParseRegistration].
 	ErrInvalidRegistration = errors.New("pleooauth: invalid registration")
-
-	// ErrSyntax is matched by a [*SyntaxError]: the input given to
-	// [ParseRegistration] is not a JSON or YAML document at all.
-	ErrSyntax = errors.New("pleooauth: registration is not valid JSON or YAML")
 
 	// ErrUnknownEnvironment is returned for an [Environment] other than
 	// [Staging] or [Production].
@@ -49,13 +47,4 @@ var (
 	// ErrInvalidScope is returned by [ParseScopes] for a scope that is not of
 	// the form resource:permission.
 	ErrInvalidScope = errors.New("pleooauth: invalid scope")
-
-	// ErrInvalidVerifier is returned for a PKCE code verifier that does not
-	// follow RFC 7636 section 4.1, or a code challenge that is not a
-	// well-formed S256 challenge.
-	ErrInvalidVerifier = errors.New("pleooauth: invalid PKCE code verifier or challenge")
-
-	// ErrVerifierMismatch is returned by [VerifyS256] when the verifier does
-	// not hash to the challenge.
-	ErrVerifierMismatch = errors.New("pleooauth: PKCE code verifier does not match the challenge")
 )

@@ -2,6 +2,7 @@ package pleooauth
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -11,9 +12,9 @@ import (
 
 // sentinels are the sentinel errors of errors.go.
 var sentinels = []error{
-	ErrInvalidRegistration, ErrSyntax, ErrUnknownEnvironment, ErrInvalidCredentials,
+	ErrInvalidRegistration, ErrUnknownEnvironment, ErrInvalidCredentials,
 	ErrMissingSecret, ErrUnexpectedSecret, ErrRedirectNotRegistered, ErrScopeNotRegistered,
-	ErrInvalidScope, ErrInvalidVerifier, ErrVerifierMismatch,
+	ErrInvalidScope,
 }
 
 func TestSentinelErrors(t *testing.T) {
@@ -28,11 +29,16 @@ func TestSentinelErrors(t *testing.T) {
 	}
 }
 
-func TestErrorTypesMatchTheirSentinels(t *testing.T) {
+func TestErrorTypes(t *testing.T) {
 	t.Parallel()
 	assert.ErrorIs(t, ValidationErrors{{Field: "scope", Rule: RuleRequired, Message: "scope is required"}}, ErrInvalidRegistration)
-	assert.ErrorIs(t, &SyntaxError{Line: 1, Column: 2, Msg: "x"}, ErrSyntax)
-	assert.NotErrorIs(t, &SyntaxError{}, ErrInvalidRegistration)
+	var serr *SyntaxError
+	assert.ErrorAs(t, fmt.Errorf("wrapped: %w", &SyntaxError{Line: 1, Column: 2, Msg: "x"}), &serr)
+	assert.Equal(t, &SyntaxError{Line: 1, Column: 2, Msg: "x"}, serr)
+	for _, s := range sentinels {
+		assert.NotErrorIs(t, &SyntaxError{}, s)
+	}
+	assert.Equal(t, "pleooauth: scope is required", FieldError{Field: "scope", Rule: RuleRequired, Message: "scope is required"}.Error())
 	assert.Equal(t, "pleooauth: registration is not valid JSON or YAML: line 1, column 2: x", (&SyntaxError{Line: 1, Column: 2, Msg: "x"}).Error())
 	assert.Equal(t, "pleooauth: registration is not valid JSON or YAML: the document is empty", (&SyntaxError{Msg: "the document is empty"}).Error())
 }
@@ -55,7 +61,6 @@ func TestSentinelsWhereDocumented(t *testing.T) {
 	parse := func(doc string) func() error {
 		return func() error { _, err := ParseRegistration([]byte(doc)); return err }
 	}
-	other := NewPKCE()
 	tests := []struct {
 		where string
 		want  error
@@ -65,8 +70,6 @@ func TestSentinelsWhereDocumented(t *testing.T) {
 		{"Report.Err", ErrInvalidRegistration, func() error { return (&Registration{}).Check(Staging).Err() }},
 		{"ParseRegistration, a wrong type", ErrInvalidRegistration, parse(`{"client_name": 1}`)},
 		{"Registration.OAuth2Config, an invalid registration", ErrInvalidRegistration, config(&Registration{}, Staging, secret)},
-		{"ParseRegistration, not JSON or YAML", ErrSyntax, parse(`{"client_name": `)},
-		{"ParseAndCheck, not JSON or YAML", ErrSyntax, func() error { _, _, err := ParseAndCheck([]byte("- a\n- b\n"), Staging); return err }},
 		{"ParseEnvironment", ErrUnknownEnvironment, func() error { _, err := ParseEnvironment("prod"); return err }},
 		{"Environment.Endpoints", ErrUnknownEnvironment, func() error { _, err := Environment("dev").Endpoints(); return err }},
 		{"Registration.OAuth2Config, an unknown environment", ErrUnknownEnvironment, config(seedExample(), "dev", secret)},
@@ -78,10 +81,6 @@ func TestSentinelsWhereDocumented(t *testing.T) {
 		{"WithRedirectURL", ErrRedirectNotRegistered, config(seedExample(), Staging, secret, WithRedirectURL("https://client.example/other"))},
 		{"WithScopes", ErrScopeNotRegistered, config(seedExample(), Staging, secret, WithScopes("expenses:read"))},
 		{"ParseScopes", ErrInvalidScope, func() error { _, err := ParseScopes("users:read Users"); return err }},
-		{"ValidateVerifier", ErrInvalidVerifier, func() error { return ValidateVerifier("too-short") }},
-		{"ValidateS256Challenge", ErrInvalidVerifier, func() error { return ValidateS256Challenge("too-short") }},
-		{"VerifyS256, a malformed verifier", ErrInvalidVerifier, func() error { return VerifyS256("too-short", other.Challenge) }},
-		{"VerifyS256, another verifier", ErrVerifierMismatch, func() error { return VerifyS256(NewPKCE().Verifier.Reveal(), other.Challenge) }},
 	}
 	covered := map[error]bool{}
 	for _, tt := range tests {
@@ -94,5 +93,22 @@ func TestSentinelsWhereDocumented(t *testing.T) {
 	}
 	for _, s := range sentinels {
 		assert.True(t, covered[s], "no call returns %v", s)
+	}
+
+	// Input that is not JSON or YAML at all is a *SyntaxError, which
+	// matches no sentinel.
+	for _, tt := range []struct {
+		where string
+		call  func() error
+	}{
+		{"ParseRegistration, not JSON or YAML", parse(`{"client_name": `)},
+		{"ParseAndCheck, not JSON or YAML", func() error { _, _, err := ParseAndCheck([]byte("- a\n- b\n"), Staging); return err }},
+	} {
+		err := tt.call()
+		var serr *SyntaxError
+		require.ErrorAs(t, err, &serr, tt.where)
+		for _, s := range sentinels {
+			assert.NotErrorIs(t, err, s, "%s: %v, matching %v", tt.where, err, s)
+		}
 	}
 }

@@ -142,18 +142,6 @@ func ExampleSecret() {
 	// {"level":"INFO","msg":"loaded credentials","creds":{"client_id":"12a3b456-78c9-0d12-34e5-f678ab9bcd0e","client_secret":"[REDACTED]"}}
 }
 
-// A server checks the verifier it receives against the challenge it stored.
-// The values are those of RFC 7636 Appendix B.
-func ExampleVerifyS256() {
-	err := pleooauth.VerifyS256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")
-	fmt.Println(err)
-	err = pleooauth.VerifyS256(pleooauth.NewPKCE().Verifier.Reveal(), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")
-	fmt.Println(err)
-	// Output:
-	// <nil>
-	// pleooauth: PKCE code verifier does not match the challenge
-}
-
 func ExampleLookupScope() {
 	info, ok := pleooauth.LookupScope(pleooauth.ScopeUsersRead)
 	fmt.Println(ok, info.API, "-", info.Grants)

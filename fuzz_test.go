@@ -43,7 +43,7 @@ func FuzzParseRegistration(f *testing.F) {
 			if r != nil {
 				t.Fatal("a syntax error returns no registration")
 			}
-			if !errors.Is(err, ErrSyntax) || strings.Contains(err.Error(), "\n") {
+			if errors.Is(err, ErrInvalidRegistration) || !strings.HasPrefix(err.Error(), "pleooauth: registration is not valid JSON or YAML") || strings.Contains(err.Error(), "\n") {
 				t.Fatalf("bad syntax error: %q", err)
 			}
 			return

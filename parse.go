@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"reflect"
 	"regexp"
 	"strings"
@@ -17,10 +16,11 @@ import (
 // [ParseRegistration] reads. A real one is well under a kilobyte.
 const MaxRegistrationBytes = 1 << 20
 
-// SyntaxError reports input to [ParseRegistration] that is not a JSON or
-// YAML document holding a mapping. It matches [ErrSyntax] with [errors.Is].
-// Its message comes from the position and the parser's description, never
-// from the input's text.
+// SyntaxError reports input to [ParseRegistration] or [ParseAndCheck] that
+// is not a JSON or YAML document holding a mapping; find it with
+// [errors.As]. It does not match [ErrInvalidRegistration], which is about
+// the content of a document that could be read. Its message comes from the
+// position and the parser's description, never from the input's text.
 type SyntaxError struct {
 	Line   int // 1-based; 0 when unknown
 	Column int // 1-based; 0 when unknown
@@ -33,9 +33,6 @@ func (e *SyntaxError) Error() string {
 	}
 	return "pleooauth: registration is not valid JSON or YAML: " + e.Msg
 }
-
-// Is reports whether target is [ErrSyntax].
-func (e *SyntaxError) Is(target error) bool { return target == ErrSyntax }
 
 // ParseRegistration reads a registration from a JSON or YAML document (a
 // manifest kept in the partner's repository). A document that starts with
@@ -322,22 +319,15 @@ func describeJSON(raw json.RawMessage) string {
 	return "a number"
 }
 
-// ReadRegistration reads at most [MaxRegistrationBytes] from r and parses
-// them with [ParseRegistration].
-func ReadRegistration(r io.Reader) (*Registration, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxRegistrationBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("pleooauth: reading registration: %w", err)
-	}
-	return ParseRegistration(data)
-}
-
 // ParseAndCheck parses a registration document and checks it for env in one
 // pass, as a CI job or the pleo-oauth command does: the report holds
 // [ParseRegistration]'s findings (unknown fields, secrets, wrong types) as
 // errors together with [Registration.Check]'s, in the order of Pleo's form.
 // A field with a parsing finding gets no further finding from Check: a
-// wrong-typed client_name is not also reported as missing.
+// wrong-typed client_name is not also reported as missing. And the document
+// tells a missing pkce_supported from one set to false, which a
+// [Registration] cannot. So a test that keeps a partner's manifest valid
+// gets, in one report, what pleo-oauth validate prints for it.
 //
 // The error is non-nil only when the document is not JSON or YAML at all
 // (a [*SyntaxError]); the registration is then nil.

@@ -1,19 +1,13 @@
 package pleooauth
 
 import (
-	"crypto/subtle"
-	"fmt"
-
 	"golang.org/x/oauth2"
 )
 
-// ChallengeMethodS256 is the only PKCE code challenge method Pleo accepts:
-// "Only the S256 code challenge method is supported. The plain method is
-// not allowed." (Pleo, PKCE and Secured Patterns).
-const ChallengeMethodS256 = "S256"
-
 // PKCE is one PKCE (RFC 7636) verifier and its S256 challenge, made fresh
-// for each authorization request. It is built on x/oauth2's
+// for each authorization request. S256 is the only method Pleo accepts:
+// "Only the S256 code challenge method is supported. The plain method is
+// not allowed." (Pleo, PKCE and Secured Patterns). It is built on x/oauth2's
 // [oauth2.GenerateVerifier] and [oauth2.S256ChallengeFromVerifier]; the
 // verifier is a [Secret], so a PKCE value prints and logs with the verifier
 // redacted.
@@ -43,60 +37,4 @@ func (p PKCE) AuthCodeOption() oauth2.AuthCodeOption {
 // [oauth2.VerifierOption].
 func (p PKCE) ExchangeOption() oauth2.AuthCodeOption {
 	return oauth2.VerifierOption(p.Verifier.Reveal())
-}
-
-// ValidateVerifier checks a code verifier against RFC 7636 section 4.1:
-// 43 to 128 characters from the unreserved set [A-Z] [a-z] [0-9] "-" "."
-// "_" "~". The error matches [ErrInvalidVerifier] and never contains the
-// verifier.
-func ValidateVerifier(verifier string) error {
-	if n := len(verifier); n < 43 || n > 128 {
-		return fmt.Errorf("%w: it is %d characters long; RFC 7636 section 4.1 requires 43 to 128", ErrInvalidVerifier, n)
-	}
-	for i := 0; i < len(verifier); i++ {
-		if !unreserved(verifier[i]) {
-			return fmt.Errorf("%w: character %d is outside A-Z a-z 0-9 - . _ ~ (RFC 7636 section 4.1)", ErrInvalidVerifier, i+1)
-		}
-	}
-	return nil
-}
-
-func unreserved(c byte) bool {
-	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' ||
-		c == '-' || c == '.' || c == '_' || c == '~'
-}
-
-// ValidateS256Challenge checks that challenge is a well-formed S256 code
-// challenge: the base64url encoding, without padding, of a SHA-256 hash,
-// which is 43 characters of [A-Z] [a-z] [0-9] "-" "_" (RFC 7636 section
-// 4.2). The error matches [ErrInvalidVerifier].
-func ValidateS256Challenge(challenge string) error {
-	if len(challenge) != 43 {
-		return fmt.Errorf("%w: S256 code challenge is %d characters long; it must be 43", ErrInvalidVerifier, len(challenge))
-	}
-	for i := 0; i < len(challenge); i++ {
-		if c := challenge[i]; c == '.' || c == '~' || !unreserved(c) {
-			return fmt.Errorf("%w: S256 code challenge character %d is not base64url", ErrInvalidVerifier, i+1)
-		}
-	}
-	return nil
-}
-
-// VerifyS256 is the server's side of PKCE: it reports whether verifier
-// hashes to challenge under S256 (RFC 7636 section 4.6), comparing in
-// constant time. It returns nil on a match, an error matching
-// [ErrInvalidVerifier] when the verifier or the challenge is malformed, and
-// [ErrVerifierMismatch] otherwise. No error contains either value.
-func VerifyS256(verifier, challenge string) error {
-	if err := ValidateVerifier(verifier); err != nil {
-		return err
-	}
-	if err := ValidateS256Challenge(challenge); err != nil {
-		return err
-	}
-	got := oauth2.S256ChallengeFromVerifier(verifier)
-	if subtle.ConstantTimeCompare([]byte(got), []byte(challenge)) != 1 {
-		return ErrVerifierMismatch
-	}
-	return nil
 }

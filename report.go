@@ -9,15 +9,17 @@ type FieldError struct {
 	// no single field (an unknown environment).
 	Field string `json:"field"`
 	// Rule is a stable lower_snake identifier of the rule broken, one of
-	// the Rule constants. Match on it, not on Message.
+	// the Rule constants (or unknown_environment, for an unknown
+	// environment). Match on it, not on Message.
 	Rule Rule `json:"rule"`
 	// Message is a sentence for a partner engineer that starts with the
-	// field and says what to change. It never contains a secret.
+	// field, if there is one, and says what to change. It never contains a
+	// secret.
 	Message string `json:"message"`
 }
 
-// Error returns the message, which names the field.
-func (e FieldError) Error() string { return e.Message }
+// Error returns the message, which names the field, after "pleooauth: ".
+func (e FieldError) Error() string { return "pleooauth: " + e.Message }
 
 // ValidationErrors is every problem found in a registration, in the order of
 // Pleo's form. It is the error [Registration.Validate], [Report.Err] and
@@ -26,6 +28,7 @@ func (e FieldError) Error() string { return e.Message }
 // [FieldError].
 type ValidationErrors []FieldError
 
+// Error returns every message, after "pleooauth: invalid registration: ".
 func (v ValidationErrors) Error() string {
 	var b strings.Builder
 	b.WriteString("pleooauth: invalid registration: ")
@@ -33,7 +36,7 @@ func (v ValidationErrors) Error() string {
 		if i > 0 {
 			b.WriteString("; ")
 		}
-		b.WriteString(e.Error())
+		b.WriteString(e.Message)
 	}
 	return b.String()
 }

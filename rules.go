@@ -9,6 +9,13 @@ type Rule string
 
 // The rules a [FieldError] can name. Whether each is an error or a warning
 // is set in one place, the table below, and [Rule.Warning] reports it.
+//
+// One more, unknown_environment, is not exported: [Registration.Check]
+// reports it, with no field, only for an [Environment] other than
+// [Staging] or [Production], a mistake in the calling code rather than in
+// the registration; [ParseEnvironment], [Environment.Endpoint] and
+// [Registration.OAuth2Config] refuse such an Environment with
+// [ErrUnknownEnvironment].
 const (
 	RuleRequired             Rule = "required"                 // a required field is missing or blank
 	RuleTooLong              Rule = "too_long"                 // client_name is over 100 characters
@@ -42,14 +49,12 @@ const (
 	RulePKCERequired         Rule = "pkce_required"            // a public client without PKCE
 	RulePKCERecommended      Rule = "pkce_recommended"         // a confidential client without PKCE
 	RuleUnsupportedValue     Rule = "unsupported_value"        // token_endpoint_auth_method or subject_type is not one Pleo knows
-	RuleUnknownEnvironment   Rule = "unknown_environment"      // the Environment is neither Staging nor Production
+	ruleUnknownEnvironment   Rule = "unknown_environment"      // Check: the Environment is neither Staging nor Production
 	RuleUnknownField         Rule = "unknown_field"            // ParseRegistration: a field name it does not know
 	RuleSecretInRegistration Rule = "secret_in_registration"   // ParseRegistration: a secret-looking field
 	RuleWrongType            Rule = "wrong_type"               // ParseRegistration: a value of the wrong type
 	RuleDuplicateField       Rule = "duplicate_field"          // ParseRegistration: a field given twice
 	RuleTooMany              Rule = "too_many"                 // contacts, redirect_uris or scope has more than MaxListEntries entries
-	RuleSyntaxError          Rule = "syntax_error"             // pleo-oauth validate: the file is not JSON or YAML (a SyntaxError)
-	RuleUnreadable           Rule = "unreadable"               // pleo-oauth validate: the file cannot be read
 )
 
 type severity bool
@@ -94,14 +99,12 @@ var severities = map[Rule]severity{
 	RulePKCERequired:         isError,
 	RulePKCERecommended:      isWarning,
 	RuleUnsupportedValue:     isError,
-	RuleUnknownEnvironment:   isError,
+	ruleUnknownEnvironment:   isError,
 	RuleUnknownField:         isError,
 	RuleSecretInRegistration: isError,
 	RuleWrongType:            isError,
 	RuleDuplicateField:       isError,
 	RuleTooMany:              isError,
-	RuleSyntaxError:          isError,
-	RuleUnreadable:           isError,
 }
 
 // Warning reports whether a finding under r is a warning rather than an

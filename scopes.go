@@ -13,8 +13,13 @@ import (
 // https://developers.pleo.io/docs/current/authentication/api-scopes).
 type Scope string
 
-// The scopes Pleo's documentation names. Each API defines its own; a client
-// can only call APIs whose scopes it registered.
+// The scopes Pleo's documentation names, one constant each. Each API
+// defines its own; a client can only call APIs whose scopes it registered.
+// The catalogue ([KnownScopes]) also holds the Staging placeholder
+// test:test, scopes seen only in third-party code and scopes seen only on
+// older Pleo pages, so that a registration using them gets the right
+// warning rather than an "unknown scope" guess; they have no constant, as
+// none of them is a scope a partner's code should name.
 const (
 	// ScopeExportJobsRead lists and reads export jobs and their items
 	// (Export API).
@@ -41,30 +46,6 @@ const (
 	// ScopeUsersWrite appears in Pleo's Example Registration ("Scopes:
 	// users:read users:write"); no API page lists what it grants.
 	ScopeUsersWrite Scope = "users:write"
-	// ScopeTestTest is the placeholder Pleo accepts for testing ("For
-	// testing, test:test and any similar value will work."). It belongs in
-	// Staging only.
-	ScopeTestTest Scope = "test:test"
-)
-
-// Scopes seen only in third-party client code, not on Pleo's own pages.
-// They are in the catalogue so that a registration using them gets a
-// warning to confirm them with Pleo, not an "unknown scope" guess.
-const (
-	ScopeCompaniesRead  Scope = "companies:read"
-	ScopeTagGroupsRead  Scope = "tag-groups:read"
-	ScopeTagGroupsWrite Scope = "tag-groups:write"
-	ScopeTagGroupRead   Scope = "tag-group:read"
-	ScopeTagGroupWrite  Scope = "tag-group:write"
-	ScopeTaxCodesRead   Scope = "tax-codes:read"
-	ScopeTaxCodesWrite  Scope = "tax-codes:write"
-)
-
-// Scopes that appear on older Pleo pages and examples, status unknown.
-const (
-	ScopeExportRead  Scope = "export:read"
-	ScopeExportWrite Scope = "export:write"
-	ScopeExpenseRead Scope = "expense:read"
 )
 
 // ScopeStatus says how sure the catalogue is that Pleo grants a scope.
@@ -116,17 +97,22 @@ var catalogue = []ScopeInfo{
 	{ScopeVendorsWrite, "Vendors API", "Create a new vendor, update a vendor, archive a vendor, post a vendor status", ScopeDocumented, srcVendors},
 	{ScopeUsersRead, "Employees API", "Search employees, get an employee by ID", ScopeDocumented, srcEmployees},
 	{ScopeUsersWrite, "Employees API", "Write access to employees (named in Pleo's Example Registration; no API page lists it)", ScopeDocumented, srcRegister},
-	{ScopeTestTest, "none", "Nothing: a placeholder Pleo accepts for testing in Staging", ScopeStagingOnly, srcAuthorize},
-	{ScopeCompaniesRead, "Companies API", "Read companies (unconfirmed)", ScopeUnconfirmed, srcThirdPart},
-	{ScopeTagGroupsRead, "Tags API", "Read tag groups (unconfirmed; seen for Staging)", ScopeUnconfirmed, srcThirdPart},
-	{ScopeTagGroupsWrite, "Tags API", "Write tag groups (unconfirmed; seen for Staging)", ScopeUnconfirmed, srcThirdPart},
-	{ScopeTagGroupRead, "Tags API", "Read tag groups (unconfirmed; seen for Production)", ScopeUnconfirmed, srcThirdPart},
-	{ScopeTagGroupWrite, "Tags API", "Write tag groups (unconfirmed; seen for Production)", ScopeUnconfirmed, srcThirdPart},
-	{ScopeTaxCodesRead, "Tax Code API", "Read tax codes (unconfirmed)", ScopeUnconfirmed, srcThirdPart},
-	{ScopeTaxCodesWrite, "Tax Code API", "Write tax codes (unconfirmed)", ScopeUnconfirmed, srcThirdPart},
-	{ScopeExportRead, "Export API (legacy)", "Older name for reading exports", ScopeLegacy, srcOldDocs},
-	{ScopeExportWrite, "Export API (legacy)", "Older name for writing exports", ScopeLegacy, srcOldDocs},
-	{ScopeExpenseRead, "unknown", "Seen only in an example response", ScopeLegacy, srcIntrospEx},
+	// The placeholder Pleo accepts for testing ("For testing, test:test and
+	// any similar value will work."); it belongs in Staging only.
+	{"test:test", "none", "Nothing: a placeholder Pleo accepts for testing in Staging", ScopeStagingOnly, srcAuthorize},
+	// Seen only in third-party client code, not on Pleo's own pages: a
+	// registration using one gets a warning to confirm it with Pleo.
+	{"companies:read", "Companies API", "Read companies (unconfirmed)", ScopeUnconfirmed, srcThirdPart},
+	{"tag-groups:read", "Tags API", "Read tag groups (unconfirmed; seen for Staging)", ScopeUnconfirmed, srcThirdPart},
+	{"tag-groups:write", "Tags API", "Write tag groups (unconfirmed; seen for Staging)", ScopeUnconfirmed, srcThirdPart},
+	{"tag-group:read", "Tags API", "Read tag groups (unconfirmed; seen for Production)", ScopeUnconfirmed, srcThirdPart},
+	{"tag-group:write", "Tags API", "Write tag groups (unconfirmed; seen for Production)", ScopeUnconfirmed, srcThirdPart},
+	{"tax-codes:read", "Tax Code API", "Read tax codes (unconfirmed)", ScopeUnconfirmed, srcThirdPart},
+	{"tax-codes:write", "Tax Code API", "Write tax codes (unconfirmed)", ScopeUnconfirmed, srcThirdPart},
+	// Seen on older Pleo pages and examples, status unknown.
+	{"export:read", "Export API (legacy)", "Older name for reading exports", ScopeLegacy, srcOldDocs},
+	{"export:write", "Export API (legacy)", "Older name for writing exports", ScopeLegacy, srcOldDocs},
+	{"expense:read", "unknown", "Seen only in an example response", ScopeLegacy, srcIntrospEx},
 }
 
 var catalogueIndex = func() map[Scope]int {

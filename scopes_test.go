@@ -63,9 +63,9 @@ func TestCatalogue(t *testing.T) {
 		require.True(t, ok, s)
 		assert.Equal(t, ScopeDocumented, info.Status, s)
 	}
-	info, _ := LookupScope(ScopeTestTest)
+	info, _ := LookupScope("test:test")
 	assert.Equal(t, ScopeStagingOnly, info.Status)
-	for _, s := range []Scope{ScopeCompaniesRead, ScopeTagGroupsRead, ScopeTagGroupsWrite, ScopeTagGroupRead, ScopeTagGroupWrite, ScopeTaxCodesRead, ScopeTaxCodesWrite} {
+	for _, s := range []Scope{"companies:read", "tag-groups:read", "tag-groups:write", "tag-group:read", "tag-group:write", "tax-codes:read", "tax-codes:write"} {
 		info, ok := LookupScope(s)
 		require.True(t, ok, s)
 		assert.Equal(t, ScopeUnconfirmed, info.Status, s)

@@ -71,7 +71,9 @@ func (r *Registration) Validate(env Environment) error {
 // at once, errors and warnings apart, each in the order of Pleo's form.
 //
 // Rules that Pleo leaves open are read the safer way and documented where
-// they are checked; the package documentation lists them.
+// they are checked; the package documentation lists them. For an env other
+// than [Staging] or [Production] the report holds one error alone, with no
+// field and the rule unknown_environment.
 func (r *Registration) Check(env Environment) Report {
 	c := &checker{env: env}
 	return c.run(r)
@@ -83,7 +85,7 @@ func (c *checker) run(r *Registration) Report {
 	}
 	env := c.env
 	if !env.valid() {
-		c.add("", RuleUnknownEnvironment, "environment %q is not known: use %q or %q", env, Staging, Production)
+		c.add("", ruleUnknownEnvironment, "environment %q is not known: use %q or %q", env, Staging, Production)
 		return c.rep
 	}
 	c.structRules(r)
@@ -127,11 +129,12 @@ func (c *checker) add(field string, rule Rule, format string, args ...any) {
 	}
 }
 
-// message starts a finding's sentence with the field it is about.
+// message starts a finding's sentence with the field it is about, if it is
+// about one.
 func message(field, format string, args []any) string {
 	msg := fmt.Sprintf(format, args...)
 	if field == "" {
-		return strings.ToUpper(msg[:1]) + msg[1:]
+		return msg
 	}
 	return field + " " + msg
 }

@@ -320,9 +320,9 @@ func TestUnknownEnvironment(t *testing.T) {
 	t.Parallel()
 	report := complete().Check("dev")
 	require.Len(t, report.Errors, 1)
-	assert.Equal(t, RuleUnknownEnvironment, report.Errors[0].Rule)
+	assert.Equal(t, ruleUnknownEnvironment, report.Errors[0].Rule)
 	assert.Equal(t, "", report.Errors[0].Field)
-	assert.Equal(t, `Environment "dev" is not known: use "staging" or "production"`, report.Errors[0].Message)
+	assert.Equal(t, `environment "dev" is not known: use "staging" or "production"`, report.Errors[0].Message)
 }
 
 func TestNilRegistrationReportsRequiredFields(t *testing.T) {
@@ -343,7 +343,8 @@ func TestValidationErrorsAsError(t *testing.T) {
 	err := r.Validate(Production)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, ErrInvalidRegistration)
-	assert.NotErrorIs(t, err, ErrSyntax)
+	var serr *SyntaxError
+	assert.NotErrorAs(t, err, &serr)
 
 	var verrs ValidationErrors
 	require.ErrorAs(t, err, &verrs)

@@ -20,35 +20,36 @@ import (
 // than the document for some shapes (deep nesting, long runs of keys), so
 // a document that cannot be a registration is refused before it is parsed,
 // and every input is answered in bounded time and memory. JSON is decoded
-// in linear time and needs only [MaxRegistrationBytes].
+// in linear time and needs only [MaxRegistrationBytes]. The package
+// documentation and docs/registration.md state these bounds for partners.
 const (
-	// MaxYAMLBytes is the largest YAML document [ParseRegistration] reads.
-	MaxYAMLBytes = 64 << 10
-	// MaxYAMLTokens is the most YAML tokens (keys, values, punctuation and
+	// maxYAMLBytes is the largest YAML document [ParseRegistration] reads.
+	maxYAMLBytes = 64 << 10
+	// maxYAMLTokens is the most YAML tokens (keys, values, punctuation and
 	// comments) a YAML document may hold.
-	MaxYAMLTokens = 4096
-	// MaxYAMLDepth is how deeply a YAML document may nest mappings and
+	maxYAMLTokens = 4096
+	// maxYAMLDepth is how deeply a YAML document may nest mappings and
 	// lists; a registration needs two levels.
-	MaxYAMLDepth = 8
+	maxYAMLDepth = 8
 )
 
 // yamlToJSON converts a YAML registration to JSON, refusing before it parses
-// what cannot be one ([MaxYAMLBytes], [MaxYAMLTokens], [MaxYAMLDepth]), and
+// what cannot be one (maxYAMLBytes, maxYAMLTokens, maxYAMLDepth), and
 // refusing aliases (*name): expanding them is how a few hundred bytes of
 // YAML become gigabytes ("billion laughs"), and a registration has no use
 // for them. A key given twice stays twice in the JSON, so that
 // decodeRegistration reports it as a duplicate_field, as it does for JSON.
 func yamlToJSON(data []byte) ([]byte, error) {
-	if len(data) > MaxYAMLBytes {
-		return nil, &SyntaxError{Msg: fmt.Sprintf("a YAML registration is at most %d bytes (64 KiB) and this one is larger; a registration is a flat mapping of 13 fields and needs far less", MaxYAMLBytes)}
+	if len(data) > maxYAMLBytes {
+		return nil, &SyntaxError{Msg: fmt.Sprintf("a YAML registration is at most %d bytes (64 KiB) and this one is larger; a registration is a flat mapping of 13 fields and needs far less", maxYAMLBytes)}
 	}
 	tokens := lexer.Tokenize(string(data))
-	if len(tokens) > MaxYAMLTokens {
-		tk := tokens[MaxYAMLTokens]
-		return nil, syntaxAt(tk, fmt.Sprintf("the YAML document holds more than %d tokens (keys, values, punctuation and comments); a registration is a flat mapping of 13 fields and needs a few dozen", MaxYAMLTokens))
+	if len(tokens) > maxYAMLTokens {
+		tk := tokens[maxYAMLTokens]
+		return nil, syntaxAt(tk, fmt.Sprintf("the YAML document holds more than %d tokens (keys, values, punctuation and comments); a registration is a flat mapping of 13 fields and needs a few dozen", maxYAMLTokens))
 	}
 	if tk := tooDeep(tokens); tk != nil {
-		return nil, syntaxAt(tk, fmt.Sprintf("the YAML document nests mappings or lists more than %d levels deep; a registration is a flat mapping whose values are strings, lists of strings and true/false", MaxYAMLDepth))
+		return nil, syntaxAt(tk, fmt.Sprintf("the YAML document nests mappings or lists more than %d levels deep; a registration is a flat mapping whose values are strings, lists of strings and true/false", maxYAMLDepth))
 	}
 	for _, tk := range tokens {
 		if tk.Type == token.AliasType {
@@ -93,7 +94,7 @@ func syntaxAt(tk *token.Token, msg string) *SyntaxError {
 }
 
 // tooDeep returns the first token at which the document nests deeper than
-// MaxYAMLDepth, or nil. Flow collections ([...] and {...}) count by their
+// maxYAMLDepth, or nil. Flow collections ([...] and {...}) count by their
 // brackets; block collections by indentation: the columns of the list
 // entries ("-", also several on one line) and of the tokens that start a
 // line form a stack, as YAML's own indentation rules do.
@@ -125,7 +126,7 @@ func tooDeep(tokens token.Tokens) *token.Token {
 			}
 			block = append(block, col)
 		}
-		if len(block)+flow > MaxYAMLDepth {
+		if len(block)+flow > maxYAMLDepth {
 			return tk
 		}
 	}

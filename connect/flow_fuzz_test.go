@@ -6,7 +6,7 @@ import (
 	"net/url"
 	"testing"
 
-	"github.com/partnerkit/pleooauth"
+	"github.com/partnerkit/pleooauth/internal/pkceverify"
 )
 
 // FuzzFlowVerify feeds arbitrary sealed values and callback queries to a
@@ -37,7 +37,7 @@ func FuzzFlowVerify(f *testing.F) {
 		var aerr *authorizationError
 		switch {
 		case err == nil:
-			if code == "" || pleooauth.ValidateVerifier(o.verifier) != nil || o.account != "account-1" {
+			if code == "" || pkceverify.Verifier(o.verifier) != nil || o.account != "account-1" {
 				t.Fatalf("verified without a code, with a bad verifier or with another account")
 			}
 		case errors.Is(err, ErrFlowInvalid), errors.Is(err, ErrFlowExpired), errors.Is(err, ErrStateMismatch), errors.As(err, &aerr):

@@ -17,6 +17,7 @@ import (
 	"github.com/partnerkit/pleooauth/connect"
 	"github.com/partnerkit/pleooauth/internal/examplereg"
 	"github.com/partnerkit/pleooauth/internal/fakepleo"
+	"github.com/partnerkit/pleooauth/internal/pkceverify"
 	"github.com/partnerkit/pleooauth/internal/pleoapi"
 	"github.com/partnerkit/pleooauth/pleooauthtest"
 	"github.com/stretchr/testify/assert"
@@ -129,7 +130,7 @@ func TestFlowStartURL(t *testing.T) {
 	require.NoError(t, err)
 	q := u.Query()
 	assert.Equal(t, "S256", q.Get("code_challenge_method"))
-	assert.NoError(t, pleooauth.ValidateS256Challenge(q.Get("code_challenge")))
+	assert.NoError(t, pkceverify.Challenge(q.Get("code_challenge")))
 	assert.Len(t, q.Get("state"), 43, "32 random bytes")
 	assert.NotContains(t, authURL, sealed)
 	// The sealed value holds the verifier encrypted: the state is not

@@ -25,20 +25,24 @@ import (
 	"golang.org/x/text/encoding/htmlindex"
 )
 
+// ErrInvalid is matched by every error [Check] returns.
+var ErrInvalid = errors.New("logo: invalid logo")
+
 // Bounds [Check] applies. Pleo states none beyond "Square image (1:1
 // ratio)" and "high-resolution"; these are generous for a logo and keep a
 // huge or hostile file from costing more than a moment.
-// ErrInvalid is matched by every error [Check] returns.
-var ErrInvalid = errors.New("pleooauth/logo: invalid logo")
-
 const (
-	MaxBytes = 5 << 20 // 5 MiB read at most
-	MaxSide  = 8192    // pixels per side at most (raster images)
+	// MaxBytes is the largest logo file Check reads: a caller that
+	// downloads the logo first can stop there too.
+	MaxBytes = 5 << 20
+	// maxSide is the most pixels a side of a raster image may have.
+	maxSide = 8192
 )
 
 // Check reads a logo image and checks what Pleo asks of it: a "Square
 // image (1:1 ratio) representing your application." It accepts PNG, JPEG,
-// GIF, WebP and SVG. Raster images are checked from their header alone,
+// GIF, WebP and SVG, of at most [MaxBytes] and, for a raster image, 8192
+// pixels a side. Raster images are checked from their header alone,
 // never decoded in full; an SVG is checked from its root element's viewBox
 // and its width and height, each of which, when given, must be square.
 //
@@ -71,8 +75,8 @@ func Check(r io.Reader) error {
 	switch {
 	case cfg.Width <= 0 || cfg.Height <= 0:
 		return fmt.Errorf("%w: the %s image is %dx%d pixels; it has no area", ErrInvalid, format, cfg.Width, cfg.Height)
-	case cfg.Width > MaxSide || cfg.Height > MaxSide:
-		return fmt.Errorf("%w: the %s image is %dx%d pixels; at most %d pixels a side are accepted", ErrInvalid, format, cfg.Width, cfg.Height, MaxSide)
+	case cfg.Width > maxSide || cfg.Height > maxSide:
+		return fmt.Errorf("%w: the %s image is %dx%d pixels; at most %d pixels a side are accepted", ErrInvalid, format, cfg.Width, cfg.Height, maxSide)
 	case cfg.Width != cfg.Height:
 		return fmt.Errorf("%w: the %s image is %dx%d pixels; Pleo asks for a square (1:1) image", ErrInvalid, format, cfg.Width, cfg.Height)
 	}

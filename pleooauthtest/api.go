@@ -59,19 +59,19 @@ func (s *Server) apiError(w http.ResponseWriter, r *http.Request, clientID strin
 	_ = json.NewEncoder(w).Encode(map[string]string{"message": message})
 }
 
-// Employee is one entry of the stand-in GET /v2/employees answer.
-type Employee struct {
+// employee is one entry of the stand-in GET /v2/employees answer.
+type employee struct {
 	ID        string `json:"id"`
 	FirstName string `json:"firstName"`
 	LastName  string `json:"lastName"`
 	Email     string `json:"email"`
 }
 
-// SampleEmployees returns what GET /v2/employees answers, under "data",
-// to a token with scope users:read. It stands in for Pleo's Employees API;
-// the shape is this package's, not a copy of Pleo's.
-func SampleEmployees() []Employee {
-	return []Employee{
+// sampleEmployees is what GET /v2/employees answers, under "data", to a
+// token with scope users:read. It stands in for Pleo's Employees API; the
+// shape is this package's, not a copy of Pleo's.
+func sampleEmployees() []employee {
+	return []employee{
 		{ID: "7f3e1c52-0c1a-4d8e-9a41-2b7f6a1d9e01", FirstName: "Ada", LastName: "Lovelace", Email: "ada@company.example"},
 		{ID: "1b9d6bcd-bbfd-4b2d-9b5d-ab8dfbbd4bed", FirstName: "Grace", LastName: "Hopper", Email: "grace@company.example"},
 	}
@@ -79,5 +79,5 @@ func SampleEmployees() []Employee {
 
 func employees(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"data": SampleEmployees()})
+	_ = json.NewEncoder(w).Encode(map[string]any{"data": sampleEmployees()})
 }

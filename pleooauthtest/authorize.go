@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/partnerkit/pleooauth"
+	"github.com/partnerkit/pleooauth/internal/pkceverify"
 )
 
 // authorize serves GET /oauth/authorize (RFC 6749 section 4.1.1, RFC 7636
@@ -85,11 +86,11 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	case challenge == "" && method != "":
 		fail("invalid_request", "code_challenge_method without code_challenge")
 		return
-	case challenge != "" && method != pleooauth.ChallengeMethodS256:
+	case challenge != "" && method != pkceverify.MethodS256:
 		// RFC 7636 section 4.3: a missing method means plain.
 		fail("invalid_request", "code_challenge_method must be S256; plain is not allowed")
 		return
-	case challenge != "" && pleooauth.ValidateS256Challenge(challenge) != nil:
+	case challenge != "" && pkceverify.Challenge(challenge) != nil:
 		fail("invalid_request", "code_challenge is not a well-formed S256 challenge")
 		return
 	}
@@ -167,16 +168,20 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, clientID, cod
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": description})
 }
 
-// AuthorizeError is the error page the authorization endpoint shows,
-// without redirecting, for a missing or unknown client or an unregistered
-// redirect URI.
-type AuthorizeError struct {
+// AuthorizationError is an OAuth error answer from the authorization
+// endpoint that [Server.Authorize] returns as an error: the error page the
+// endpoint shows, without redirecting, for a missing or unknown client or an
+// unregistered redirect URI (RFC 6749 section 4.1.2.1). An error the
+// endpoint redirects to the client instead comes back as the redirect URL,
+// with error and error_description in its query, which connect's Flow turns
+// into a connect.AuthorizationError.
+type AuthorizationError struct {
 	StatusCode  int
 	Code        string // "invalid_client" or "invalid_request"
 	Description string
 }
 
-func (e *AuthorizeError) Error() string {
+func (e *AuthorizationError) Error() string {
 	return fmt.Sprintf("pleooauthtest: authorization endpoint answered %d %s: %s", e.StatusCode, e.Code, e.Description)
 }
 
@@ -184,7 +189,7 @@ func (e *AuthorizeError) Error() string {
 // [oauth2.Config.AuthCodeURL]) and returns the URL the server redirects
 // to, the client's redirect URI with code and state, or with error,
 // error_description and state. If the server shows an error page instead,
-// the error is an [*AuthorizeError].
+// the error is an [*AuthorizationError].
 func (s *Server) Authorize(authURL string) (*url.URL, error) {
 	return s.AuthorizeAs(authURL, "")
 }
@@ -201,7 +206,7 @@ const subjectHeader = "X-Pleooauthtest-Subject"
 func (s *Server) AuthorizeAs(authURL, subject string) (*url.URL, error) {
 	req, err := http.NewRequest(http.MethodGet, authURL, nil)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("pleooauthtest: authorization URL: %w", err)
 	}
 	if subject != "" {
 		req.Header.Set(subjectHeader, subject)
@@ -209,7 +214,7 @@ func (s *Server) AuthorizeAs(authURL, subject string) (*url.URL, error) {
 	// One round trip, not an http.Client: the redirect is the answer.
 	resp, err := s.ts.Client().Transport.RoundTrip(req)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("pleooauthtest: requesting the authorization URL: %w", err)
 	}
 	defer func() {
 		// Read to the end so that the connection is reused.
@@ -217,7 +222,7 @@ func (s *Server) AuthorizeAs(authURL, subject string) (*url.URL, error) {
 		resp.Body.Close()
 	}()
 	if resp.StatusCode != http.StatusFound {
-		aerr := &AuthorizeError{StatusCode: resp.StatusCode}
+		aerr := &AuthorizationError{StatusCode: resp.StatusCode}
 		var body struct {
 			Error            string `json:"error"`
 			ErrorDescription string `json:"error_description"`
@@ -228,5 +233,9 @@ func (s *Server) AuthorizeAs(authURL, subject string) (*url.URL, error) {
 		}
 		return nil, aerr
 	}
-	return resp.Location()
+	u, err := resp.Location()
+	if err != nil {
+		return nil, fmt.Errorf("pleooauthtest: the authorization endpoint's redirect: %w", err)
+	}
+	return u, nil
 }

@@ -49,7 +49,7 @@
 // GET /oauth/authorize checks client_id, and redirect_uri by exact string
 // equality with a registered one (a trailing slash, another port, other
 // case or an added query is another URI): failures there get a 400 error
-// page ([AuthorizeError]) and never a redirect. Then response_type=code,
+// page ([AuthorizationError]) and never a redirect. Then response_type=code,
 // scope (a non-empty subset of the registered scopes), PKCE (S256 only;
 // required for public clients and for any request that sends a challenge),
 // state, and parameters given once; these failures, and a denied consent
@@ -71,7 +71,10 @@
 // that got the token, with Pleo's urn:pleo:params:oauth:subject_urn.
 //
 // Protected API endpoints answer 401 for a missing, unknown, expired or
-// revoked bearer token and 403 for one without the scope.
+// revoked bearer token and 403 for one without the scope. GET /v2/employees
+// stands in for Pleo's Employees API: it answers two sample employees,
+// Ada Lovelace and Grace Hopper, under "data", each with id, firstName,
+// lastName and email.
 //
 // The server is safe for concurrent use by parallel tests. [WithClock] (with
 // a [Clock] you advance) and the TTL options control expiry; [WithClient] registers more clients, for

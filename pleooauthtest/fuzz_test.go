@@ -11,6 +11,7 @@ import (
 
 	"github.com/partnerkit/pleooauth"
 	"github.com/partnerkit/pleooauth/internal/examplereg"
+	"github.com/partnerkit/pleooauth/internal/pkceverify"
 )
 
 // FuzzAuthorize sends arbitrary query strings to the authorization
@@ -68,7 +69,7 @@ func FuzzAuthorize(f *testing.F) {
 			t.Fatalf("code issued for %q", query)
 		case err != nil || len(scopes) == 0 || !subset(scopes, []pleooauth.Scope{pleooauth.ScopeUsersRead, pleooauth.ScopeExportJobsRead}):
 			t.Fatalf("code issued for scope %q", q.Get("scope"))
-		case q.Get("code_challenge") != "" && (q.Get("code_challenge_method") != "S256" || pleooauth.ValidateS256Challenge(q.Get("code_challenge")) != nil):
+		case q.Get("code_challenge") != "" && (q.Get("code_challenge_method") != "S256" || pkceverify.Challenge(q.Get("code_challenge")) != nil):
 			t.Fatalf("code issued for a bad challenge: %q", query)
 		case repeated(q):
 			t.Fatalf("code issued with a repeated parameter: %q", query)

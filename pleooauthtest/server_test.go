@@ -186,11 +186,11 @@ func TestFullPath(t *testing.T) {
 	// -> API call
 	resp, err := f.cfg.Client(f.ctx, tok).Get(f.srv.URL + employeesPath)
 	require.NoError(t, err)
-	var body struct{ Data []Employee }
+	var body struct{ Data []employee }
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
-	assert.Equal(t, SampleEmployees(), body.Data)
+	assert.Equal(t, sampleEmployees(), body.Data)
 
 	// -> introspection by the client that got the token
 	status, info := f.introspect(t, clientID, clientSecret, tok.AccessToken)
@@ -260,7 +260,7 @@ func TestRefused(t *testing.T) {
 	// pageError opens an authorization URL that must get an error page.
 	pageError := func(t *testing.T, f *fixture, change func(q url.Values)) string {
 		_, err := f.srv.Authorize(authURL(f, change))
-		var aerr *AuthorizeError
+		var aerr *AuthorizationError
 		require.ErrorAs(t, err, &aerr)
 		assert.Equal(t, http.StatusBadRequest, aerr.StatusCode)
 		return aerr.Code
@@ -691,10 +691,10 @@ func TestCloseWaitsForRequestsInFlight(t *testing.T) {
 	}
 }
 
-// TestAuthorizeErrorMessage: an authorization request the server refuses
+// TestAuthorizationErrorMessage: an authorization request the server refuses
 // to redirect (its redirect_uri is missing, and the client has two) comes
-// back from Authorize as an *AuthorizeError that says so.
-func TestAuthorizeErrorMessage(t *testing.T) {
+// back from Authorize as an *AuthorizationError that says so.
+func TestAuthorizationErrorMessage(t *testing.T) {
 	t.Parallel()
 	f := setup(t, nil)
 	u, err := url.Parse(f.cfg.AuthCodeURL("state-1", pleooauth.NewPKCE().AuthCodeOption()))
@@ -703,7 +703,7 @@ func TestAuthorizeErrorMessage(t *testing.T) {
 	q.Del("redirect_uri")
 	u.RawQuery = q.Encode()
 	_, err = f.srv.Authorize(u.String())
-	var aerr *AuthorizeError
+	var aerr *AuthorizationError
 	require.True(t, errors.As(err, &aerr), "%v", err)
 	assert.Equal(t, http.StatusBadRequest, aerr.StatusCode)
 	assert.Equal(t, "invalid_request", aerr.Code)

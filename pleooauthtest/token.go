@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/partnerkit/pleooauth"
+	"github.com/partnerkit/pleooauth/internal/pkceverify"
 )
 
 // oauthError is an RFC 6749 section 5.2 error.
@@ -185,7 +186,7 @@ func (s *Server) exchangeCode(form url.Values, clientID string) (*tokenResponse,
 	switch {
 	case cg.challenge != "" && verifier == "":
 		return nil, invalidGrant("code_verifier is missing")
-	case cg.challenge != "" && pleooauth.VerifyS256(verifier, cg.challenge) != nil:
+	case cg.challenge != "" && pkceverify.S256(verifier, cg.challenge) != nil:
 		return nil, invalidGrant("code_verifier does not match the code_challenge")
 	case cg.challenge == "" && verifier != "":
 		return nil, invalidGrant("code_verifier sent, but the authorization request had no code_challenge")

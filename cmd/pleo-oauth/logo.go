@@ -74,7 +74,7 @@ that is not square or not an image, and 2 when the file or URL cannot be read.`,
 		return exitUsage
 	}
 	if err := logo.Check(bytes.NewReader(data)); err != nil {
-		fmt.Fprintf(c.stdout, "%s: %s\n", src, strings.TrimPrefix(err.Error(), "pleooauth/logo: "))
+		fmt.Fprintf(c.stdout, "%s: %s\n", src, strings.TrimPrefix(err.Error(), "logo: "))
 		return exitFindings
 	}
 	fmt.Fprintf(c.stdout, "%s: square, as Pleo asks\n", src)

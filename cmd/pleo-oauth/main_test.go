@@ -188,6 +188,14 @@ func TestValidateJSONMatchesTheLibraryOrder(t *testing.T) {
 	}, got)
 }
 
+// TestCommandRulesAreErrors: the rules validate files about a file it
+// cannot check are errors, as package pleooauth would mark them.
+func TestCommandRulesAreErrors(t *testing.T) {
+	t.Parallel()
+	assert.False(t, ruleSyntaxError.Warning())
+	assert.False(t, ruleUnreadable.Warning())
+}
+
 func TestUseColor(t *testing.T) {
 	t.Parallel()
 	env := func(vars map[string]string) func(string) string {

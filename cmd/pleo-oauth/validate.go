@@ -13,6 +13,14 @@ import (
 	"github.com/partnerkit/pleooauth"
 )
 
+// The rules of the findings validate makes itself, about a file it cannot
+// check. Both are errors; package pleooauth's rules are about a document it
+// could read.
+const (
+	ruleUnreadable  pleooauth.Rule = "unreadable"   // the file cannot be read
+	ruleSyntaxError pleooauth.Rule = "syntax_error" // the file is not JSON or YAML (a *pleooauth.SyntaxError)
+)
+
 // result is what validate reports for one file; in --format json it is
 // printed as one line.
 type result struct {
@@ -59,7 +67,7 @@ func validateFile(c *cli, name string, env pleooauth.Environment, strict bool) r
 	data, err := readInput(c, name)
 	if err != nil {
 		res.status = exitUsage
-		res.Errors = append(res.Errors, pleooauth.FieldError{Rule: pleooauth.RuleUnreadable, Message: err.Error()})
+		res.Errors = append(res.Errors, pleooauth.FieldError{Rule: ruleUnreadable, Message: err.Error()})
 		return res
 	}
 	reg, report, err := parseFile(name, data, env)
@@ -70,7 +78,7 @@ func validateFile(c *cli, name string, env pleooauth.Environment, strict bool) r
 		if serr.Line > 0 {
 			msg = fmt.Sprintf("line %d, column %d: %s", serr.Line, serr.Column, serr.Msg)
 		}
-		res.Errors = append(res.Errors, pleooauth.FieldError{Rule: pleooauth.RuleSyntaxError, Message: msg})
+		res.Errors = append(res.Errors, pleooauth.FieldError{Rule: ruleSyntaxError, Message: msg})
 		return res
 	}
 	res.reg = reg
