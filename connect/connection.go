@@ -21,6 +21,21 @@ const (
 	StatusDisconnected Status = "disconnected"
 )
 
+// Health says whether an active connection's refreshes succeed.
+type Health string
+
+// The health of a connection.
+const (
+	// HealthOK: the last refresh attempt succeeded (or none failed yet).
+	HealthOK Health = "ok"
+	// HealthFailing: refreshes have failed without Pleo refusing the
+	// grant (its token endpoint unreachable or answering 5xx, answers
+	// lost) for longer than [WithFailingAfter]. The connection is still
+	// active and still tried, with backoff; it is reported so that an
+	// operator looks before the refresh token ages out.
+	HealthFailing Health = "failing"
+)
+
 // Connection is one Pleo company's (or organisation's) grant to the
 // partner's client: one per company, whichever of the partner's customers
 // connected it. It holds what operators need and never a token.
@@ -51,6 +66,15 @@ type Connection struct {
 	// never reached Pleo) or token_endpoint_NNN (Pleo answered status NNN
 	// without an error code).
 	LastError string `json:"last_error,omitempty"`
+	// Health says whether refreshes succeed; FailingSince is when the
+	// current run of failed refresh attempts began (zero after a success).
+	Health       Health    `json:"health"`
+	FailingSince time.Time `json:"failing_since,omitzero"`
+	// KeepAliveAt is when [Manager.Run] next refreshes the connection if
+	// nothing else does first: a keep-alive period after its last refresh,
+	// or after a failed attempt the backoff's next try. On the store's
+	// clock.
+	KeepAliveAt time.Time `json:"keepalive_at,omitzero"`
 }
 
 // Record is what a [Store] keeps for one connection: the connection, its
@@ -179,6 +203,14 @@ type Store interface {
 	// Release frees the lease if owner holds it, and does nothing
 	// otherwise. It does not change Version.
 	Release(ctx context.Context, id, owner string) error
+
+	// Due returns at most limit active connections whose KeepAliveAt is
+	// not after the store's time and whose lease is free or expired,
+	// earliest KeepAliveAt first. It is how [Manager.Run] finds the
+	// connections to keep alive; its cost must not grow with the number
+	// of connections that are not due (an index on KeepAliveAt of the
+	// active ones serves it).
+	Due(ctx context.Context, limit int) ([]Connection, error)
 
 	// UseFlow records that the authorization flow with this ID (a sealed
 	// flow value's nonce) has been finished, and remembers it for ttl on

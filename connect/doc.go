@@ -86,6 +86,24 @@
 // marks it only when Pleo refuses the refresh too, so a skewed clock costs
 // a refresh, never a grant.
 //
+// # Keep-alive and health
+//
+// [Manager.Run], which every instance may run, refreshes each active
+// connection that has gone a keep-alive period ([WithKeepAlive], a day by
+// default) without a refresh, through the same claim and fencing as
+// Token: however many instances sweep together, a due connection is
+// refreshed once, and a company that uninstalled the app is found within a
+// period rather than at its next sync. The store keeps when each
+// connection is next due (KeepAliveAt), and [Store.Due] reads the due
+// ones, earliest first, from an index.
+//
+// A refresh that fails without Pleo refusing the grant (its token endpoint
+// unreachable, a 5xx or 429, an answer lost) is tried again with
+// exponential backoff, at most hourly, the next attempt's time kept in the
+// store for every instance. After [WithFailingAfter] (three days) of such
+// failures the connection's [Health] becomes [HealthFailing]: still
+// active, still tried, now reported. A success makes it [HealthOK] again.
+//
 // Tokens are sealed at rest (AES-GCM, the connection ID as additional
 // data, a key ID in each value so that keys rotate). A store sees only
 // sealed bytes and the connection's metadata.

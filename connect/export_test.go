@@ -27,3 +27,15 @@ var SeededKey = testKey
 // SetSleep makes the Manager wait with sleep instead of timers, for tests
 // that run on a simulated clock.
 func SetSleep(m *Manager, sleep func(context.Context, time.Duration) error) { m.sleep = sleep }
+
+// Sweep runs one keep-alive sweep of Run, for tests that move a simulated
+// clock between sweeps; SweepSerial one that refreshes one connection at a
+// time, for the model, whose schedules replay only if each instance works
+// in one goroutine.
+func Sweep(ctx context.Context, m *Manager) (int, error) { return m.sweep(ctx, keepAliveWorkers) }
+
+// SetJitter makes the Manager's random waits and orders come from
+// jitter, for the model's replayable schedules.
+func SetJitter(m *Manager, jitter func(time.Duration) time.Duration) { m.jitter = jitter }
+
+func SweepSerial(ctx context.Context, m *Manager) (int, error) { return m.sweep(ctx, 1) }

@@ -143,18 +143,21 @@ func (c clockOption) flow(f *Flow)              { f.now = c }
 
 // managerOptions are the Manager's settings, from its Options.
 type managerOptions struct {
-	keys       [][]byte // the keyring is made from them
-	hc         *http.Client
-	now        func() time.Time
-	realClock  bool                                       // now is time.Now, not a WithClock
-	sleep      func(context.Context, time.Duration) error // waits on the Manager's clock
-	log        *slog.Logger
-	endpoints  pleooauth.Endpoints
-	delta      time.Duration
-	lease      time.Duration
-	reqTTL     time.Duration
-	quarantine time.Duration
-	takeover   bool
+	keys         [][]byte // the keyring is made from them
+	hc           *http.Client
+	now          func() time.Time
+	realClock    bool                                       // now is time.Now, not a WithClock
+	sleep        func(context.Context, time.Duration) error // waits on the Manager's clock
+	log          *slog.Logger
+	endpoints    pleooauth.Endpoints
+	delta        time.Duration
+	lease        time.Duration
+	reqTTL       time.Duration
+	quarantine   time.Duration
+	keepAlive    time.Duration
+	failingAfter time.Duration
+	jitter       func(time.Duration) time.Duration // a random duration in [0, d)
+	takeover     bool
 }
 
 // WithKeys sets the keys that seal tokens at rest (AES-GCM), each 16, 24
@@ -248,6 +251,7 @@ func NewManager(cfg *oauth2.Config, store Store, opts ...Option) (*Manager, erro
 	o := managerOptions{
 		hc: http.DefaultClient, now: time.Now, realClock: true, sleep: defaultSleep, delta: DefaultExpiryDelta,
 		lease: DefaultLeaseTTL, reqTTL: DefaultRefreshTimeout, quarantine: DefaultQuarantine,
+		keepAlive: DefaultKeepAlive, failingAfter: DefaultFailingAfter, jitter: cryptoJitter,
 	}
 	for _, opt := range opts {
 		opt.manager(&o)
@@ -262,6 +266,9 @@ func NewManager(cfg *oauth2.Config, store Store, opts ...Option) (*Manager, erro
 	}
 	if o.reqTTL <= 0 || o.lease <= 2*o.reqTTL {
 		return nil, fmt.Errorf("connect: the lease (%s) must be longer than two refresh timeouts (%s each)", o.lease, o.reqTTL)
+	}
+	if err := checkKeepAlive(&o); err != nil {
+		return nil, err
 	}
 	if o.quarantine <= o.reqTTL {
 		return nil, fmt.Errorf("connect: the quarantine (%s) must be longer than the refresh timeout (%s)", o.quarantine, o.reqTTL)
@@ -362,6 +369,7 @@ func (m *Manager) Complete(ctx context.Context, tok *oauth2.Token, account strin
 			Connection: Connection{
 				ID: info.Subject, Account: account, Status: StatusActive, Scopes: scopes,
 				CreatedAt: now, UpdatedAt: now, TokenExpiry: tok.Expiry,
+				Health: HealthOK, KeepAliveAt: now.Add(m.keepAlive - m.jitter(m.keepAlive/10)),
 			},
 			Tokens:  m.keys.seal(info.Subject, tok),
 			Version: version,

@@ -1,6 +1,7 @@
 package connect
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -97,8 +98,21 @@ func (m *MemoryStore) Put(_ context.Context, rec *Record) (*Record, error) {
 	}
 	n.Version = rec.Version + 1
 	n.LeaseOwner, n.LeaseUntil, n.RefreshSentAt = "", time.Time{}, time.Time{}
+	stored(n, m.now())
 	m.recs[rec.ID] = n
 	return read(n, m.now()), nil
+}
+
+// stored gives a record being written the defaults every store gives:
+// health ok when unset, and a zero KeepAliveAt is the store's time now
+// (due at once).
+func stored(r *Record, now time.Time) {
+	if r.Health == "" {
+		r.Health = HealthOK
+	}
+	if r.KeepAliveAt.IsZero() {
+		r.KeepAliveAt = now
+	}
 }
 
 // leaseFree reports whether owner may take r's lease at now.
@@ -158,6 +172,7 @@ func (m *MemoryStore) Update(_ context.Context, rec *Record, owner string, relea
 	if release && owner != "" && r.LeaseOwner == owner {
 		n.LeaseOwner, n.LeaseUntil = "", time.Time{}
 	}
+	stored(n, m.now())
 	m.recs[rec.ID] = n
 	return read(n, m.now()), nil
 }
@@ -170,6 +185,26 @@ func (m *MemoryStore) Release(_ context.Context, id, owner string) error {
 		r.LeaseOwner, r.LeaseUntil = "", time.Time{}
 	}
 	return nil
+}
+
+// Due returns the active connections due for keep-alive, earliest first.
+func (m *MemoryStore) Due(_ context.Context, limit int) ([]Connection, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	var out []Connection
+	for _, r := range m.recs {
+		if r.Status != StatusActive || r.KeepAliveAt.After(now) || r.LeaseOwner != "" && r.LeaseUntil.After(now) {
+			continue
+		}
+		c := r.Connection
+		c.Scopes = slices.Clone(c.Scopes)
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b Connection) int {
+		return cmp.Or(a.KeepAliveAt.Compare(b.KeepAliveAt), strings.Compare(a.ID, b.ID))
+	})
+	return out[:min(len(out), limit)], nil
 }
 
 // UseFlow records a finished flow and reports whether it was the first.

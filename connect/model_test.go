@@ -72,6 +72,9 @@ const (
 	modelLease      = connect.DefaultLeaseTTL
 	modelTimeout    = connect.DefaultRefreshTimeout
 	modelQuarantine = connect.DefaultQuarantine
+	// modelKeepAlive is short, so that keep-alive sweeps, which the
+	// schedules run among the other operations, find connections due.
+	modelKeepAlive = 30 * time.Minute
 )
 
 func modelSchedules(t *testing.T, def int) int {
@@ -304,8 +307,14 @@ func (md *model) newInstance(n int, skew time.Duration) *instance {
 	m, err := connect.NewManager(md.cfg, &simStore{Store: md.store, md: md, in: in},
 		connect.WithKeys(md.key), connect.WithHTTPClient(hc), connect.WithClock(now),
 		connect.WithLogger(slog.New(&logHandler{md: md, in: in})),
-		connect.WithEndpoints(md.srv.Endpoints()))
+		connect.WithEndpoints(md.srv.Endpoints()), connect.WithKeepAlive(modelKeepAlive))
 	require.NoError(md.t, err)
+	connect.SetJitter(m, func(d time.Duration) time.Duration {
+		if d <= 0 {
+			return 0
+		}
+		return time.Duration(md.rng.Int64N(int64(d)))
+	})
 	connect.SetSleep(m, func(ctx context.Context, d time.Duration) error {
 		md.clock.Advance(d)
 		return ctx.Err()
@@ -536,6 +545,17 @@ func (s *simStore) Release(ctx context.Context, id, owner string) error {
 	return err
 }
 
+func (s *simStore) Due(ctx context.Context, limit int) ([]connect.Connection, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	due, err := s.Store.Due(ctx, limit)
+	if lerr := s.leave("Due"); lerr != nil {
+		return nil, lerr
+	}
+	return due, err
+}
+
 func (s *simStore) UseFlow(ctx context.Context, id string, ttl time.Duration) (bool, error) {
 	if err := s.enter(); err != nil {
 		return false, err
@@ -685,9 +705,12 @@ func (md *model) randomOp(in *instance, top bool) {
 	case k < 25:
 		_, err := in.m.Token(ctx, c)
 		md.logf("instance %d: Token(%s) = %s", in.n, short(c), errText(err))
-	case k < 45:
+	case k < 42:
 		md.apiCall(ctx, in, c)
-	case k < 65:
+	case k < 52:
+		n, err := connect.SweepSerial(ctx, in.m)
+		md.logf("instance %d: keep-alive sweep = %d due, %s", in.n, n, errText(err))
+	case k < 67:
 		account := md.accounts[md.rng.IntN(len(md.accounts))]
 		if own, ok := md.owner[c]; ok && md.rng.IntN(3) > 0 {
 			account = own

@@ -169,7 +169,8 @@ func (m *Manager) settle(ctx context.Context, rec *Record, tok *oauth2.Token) (*
 	deadline := m.now().Add(m.reqTTL)
 	info, err := m.introspect(ctx, deadline, tok.RefreshToken, "refresh_token")
 	if err != nil {
-		m.release(ctx, held.ID)
+		m.failed(held)
+		m.note(ctx, held)
 		return nil, nil, fmt.Errorf("connect: connection %s: a refresh's outcome is unknown and introspection failed: %w", rec.ID, err)
 	}
 	if !info.Active {
@@ -224,6 +225,7 @@ func (m *Manager) send(ctx context.Context, claimed *Record, tok *oauth2.Token, 
 		// The marker's write took the whole refresh timeout (a stall, a slow
 		// commit): sending now could outlive the window others wait out.
 		rec.RefreshSentAt = time.Time{}
+		m.failed(rec)
 		m.note(bg, rec)
 		return nil, nil, fmt.Errorf("connect: connection %s: the store took longer than the refresh timeout to record the refresh; nothing was sent", rec.ID)
 	}
@@ -238,6 +240,7 @@ func (m *Manager) send(ctx context.Context, claimed *Record, tok *oauth2.Token, 
 		rec.Tokens = m.keys.seal(rec.ID, newTok)
 		rec.TokenExpiry, rec.LastRefreshAt, rec.UpdatedAt = newTok.Expiry, now, now
 		rec.LastError, rec.RefreshSentAt = "", time.Time{}
+		m.succeeded(rec)
 		if s, ok := newTok.Extra("scope").(string); ok && s != "" {
 			rec.Scopes = strings.Fields(s)
 		}
@@ -258,10 +261,12 @@ func (m *Manager) send(ctx context.Context, claimed *Record, tok *oauth2.Token, 
 		if outcome == answered {
 			rec.LastError = errorCode(err)
 		}
+		m.failed(rec)
 		m.note(bg, rec)
 		return nil, nil, fmt.Errorf("connect: connection %s: the refresh failed without spending the refresh token; it is retried on the next call: %w", rec.ID, err)
 	default: // unknown: the marker stays
 		rec.LastError = reasonOutcomeUnknown
+		m.failed(rec)
 		m.note(bg, rec)
 		m.log.WarnContext(ctx, "connect: refresh outcome unknown", "connection", rec.ID, "error", err)
 		return nil, nil, fmt.Errorf("%w: connection %s: the refresh got no usable answer; its refresh token is not presented again until Pleo confirms it unused: %w", ErrRefreshPending, rec.ID, err)

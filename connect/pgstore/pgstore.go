@@ -185,37 +185,38 @@ func (driver) Scopes(s []string) any {
 
 func scanConnection(row pgx.Row) (connect.Connection, error) {
 	var (
-		c                   connect.Connection
-		expiry, lastRefresh *time.Time
+		c                                 connect.Connection
+		expiry, lastRefresh, failingSince *time.Time
 	)
 	if err := row.Scan(&c.ID, &c.Account, &c.Status, &c.Scopes, &c.CreatedAt, &c.UpdatedAt, &expiry, &lastRefresh,
-		&c.LastError); err != nil {
+		&c.LastError, &c.Health, &failingSince, &c.KeepAliveAt); err != nil {
 		return c, err
 	}
-	normalize(&c, expiry, lastRefresh)
+	normalize(&c, expiry, lastRefresh, failingSince)
 	return c, nil
 }
 
 func scanRecord(row pgx.Row) (*connect.Record, error) {
 	var (
-		r                                              connect.Record
-		expiry, lastRefresh, leaseUntil, refreshSentAt *time.Time
+		r                                                            connect.Record
+		expiry, lastRefresh, failingSince, leaseUntil, refreshSentAt *time.Time
 	)
 	err := row.Scan(&r.ID, &r.Account, &r.Status, &r.Scopes, &r.CreatedAt, &r.UpdatedAt, &expiry, &lastRefresh,
-		&r.LastError, &r.Tokens, &r.Version, &r.LeaseOwner, &leaseUntil, &refreshSentAt, &r.ReadAt)
+		&r.LastError, &r.Health, &failingSince, &r.KeepAliveAt,
+		&r.Tokens, &r.Version, &r.LeaseOwner, &leaseUntil, &refreshSentAt, &r.ReadAt)
 	if err != nil {
 		return nil, err
 	}
-	normalize(&r.Connection, expiry, lastRefresh)
+	normalize(&r.Connection, expiry, lastRefresh, failingSince)
 	r.LeaseUntil, r.RefreshSentAt, r.ReadAt = deref(leaseUntil), deref(refreshSentAt), r.ReadAt.UTC()
 	return &r, nil
 }
 
 // normalize sets c's nullable times and makes every time UTC and no scopes
 // nil.
-func normalize(c *connect.Connection, expiry, lastRefresh *time.Time) {
-	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
-	c.TokenExpiry, c.LastRefreshAt = deref(expiry), deref(lastRefresh)
+func normalize(c *connect.Connection, expiry, lastRefresh, failingSince *time.Time) {
+	c.CreatedAt, c.UpdatedAt, c.KeepAliveAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC(), c.KeepAliveAt.UTC()
+	c.TokenExpiry, c.LastRefreshAt, c.FailingSince = deref(expiry), deref(lastRefresh), deref(failingSince)
 	if len(c.Scopes) == 0 {
 		c.Scopes = nil
 	}

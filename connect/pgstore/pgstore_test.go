@@ -48,7 +48,7 @@ func TestNewMigratesOnceWhenInstancesStartTogether(t *testing.T) {
 	}
 	var n int
 	require.NoError(t, p.QueryRow(t.Context(), `SELECT COUNT(*) FROM pleooauth_schema_migrations`).Scan(&n))
-	require.Equal(t, 2, n)
+	require.Equal(t, 3, n)
 }
 
 // TestWithClock: leases, refresh markers, flows and ReadAt are measured on
@@ -149,11 +149,65 @@ func TestListByAccountUsesTheIndex(t *testing.T) {
 	}
 }
 
+// TestDueUsesTheIndex: Due's statement reads the partial index on the
+// active connections' keepalive_at, in its order, with no sequential scan
+// and no sort, in a custom and in a generic plan: its cost is the rows it
+// returns, not the table's size.
+func TestDueUsesTheIndex(t *testing.T) {
+	ctx := t.Context()
+	p := pool(t)
+	s, err := pgstore.New(ctx, p)
+	require.NoError(t, err)
+	// 20,000 connections: one in a hundred due, the others due within
+	// days, a tenth of them not active.
+	_, err = p.Exec(ctx, `INSERT INTO pleooauth_connections (id, account, status, created_at, updated_at, version, keepalive_at)
+		SELECT 'urn:pleo:company:' || i, 'account-' || (i % 200), CASE WHEN i % 10 = 3 THEN 'disconnected' ELSE 'active' END,
+			now(), now(), 1, CASE WHEN i % 100 = 0 THEN now() - interval '1 hour' ELSE now() + (i % 97) * interval '1 hour' END
+		FROM generate_series(1, 20000) AS i`)
+	require.NoError(t, err)
+	_, err = p.Exec(ctx, `ANALYZE pleooauth_connections`)
+	require.NoError(t, err)
+	due, err := s.Due(ctx, 100)
+	require.NoError(t, err)
+	require.Len(t, due, 100)
+	for _, c := range due {
+		assert.Equal(t, connect.StatusActive, c.Status)
+	}
+
+	conn, err := p.Acquire(ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	_, err = conn.Exec(ctx, `PREPARE due AS `+pgstore.DueStatement)
+	require.NoError(t, err)
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		t.Run(mode, func(t *testing.T) {
+			_, err = conn.Exec(ctx, `SET plan_cache_mode = `+mode)
+			require.NoError(t, err)
+			var plan []byte
+			require.NoError(t, conn.QueryRow(ctx, `EXPLAIN (FORMAT JSON) EXECUTE due(NULL, 100)`).Scan(&plan))
+			var out []struct{ Plan planNode }
+			require.NoError(t, json.Unmarshal(plan, &out))
+			require.Len(t, out, 1)
+			assert.Equal(t, []string{"pleooauth_connections_keepalive"}, out[0].Plan.scans(), "plan: %s", plan)
+			assert.NotContains(t, out[0].Plan.nodes(), "Sort", "plan: %s", plan)
+		})
+	}
+}
+
 // planNode is a node of EXPLAIN (FORMAT JSON)'s plan.
 type planNode struct {
 	NodeType  string     `json:"Node Type"`
 	IndexName string     `json:"Index Name"`
 	Plans     []planNode `json:"Plans"`
+}
+
+// nodes returns the type of every node in the plan.
+func (n planNode) nodes() []string {
+	out := []string{n.NodeType}
+	for _, c := range n.Plans {
+		out = append(out, c.nodes()...)
+	}
+	return out
 }
 
 // scans returns the index each index scan in the plan uses, and "Seq

@@ -53,3 +53,9 @@ func (s *Store) Release(ctx context.Context, id, owner string) error {
 func (s *Store) UseFlow(ctx context.Context, id string, ttl time.Duration) (bool, error) {
 	return s.sqlStore.UseFlow(ctx, id, ttl)
 }
+
+// Due returns at most limit active connections due for keep-alive,
+// earliest first.
+func (s *Store) Due(ctx context.Context, limit int) ([]connect.Connection, error) {
+	return s.sqlStore.Due(ctx, limit)
+}

@@ -209,36 +209,40 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanConnection(row scanner) (connect.Connection, error) {
 	var (
-		c                   connect.Connection
-		scopes              string
-		created, updated    int64
-		expiry, lastRefresh sql.NullInt64
+		c                                 connect.Connection
+		scopes                            string
+		created, updated, keepAlive       int64
+		expiry, lastRefresh, failingSince sql.NullInt64
 	)
-	err := row.Scan(&c.ID, &c.Account, &c.Status, &scopes, &created, &updated, &expiry, &lastRefresh, &c.LastError)
+	err := row.Scan(&c.ID, &c.Account, &c.Status, &scopes, &created, &updated, &expiry, &lastRefresh, &c.LastError,
+		&c.Health, &failingSince, &keepAlive)
 	if err != nil {
 		return c, err
 	}
 	c.Scopes = splitScopes(scopes)
 	c.CreatedAt, c.UpdatedAt = time.UnixMicro(created).UTC(), time.UnixMicro(updated).UTC()
 	c.TokenExpiry, c.LastRefreshAt = fromNull(expiry), fromNull(lastRefresh)
+	c.FailingSince, c.KeepAliveAt = fromNull(failingSince), time.UnixMicro(keepAlive).UTC()
 	return c, nil
 }
 
 func scanRecord(row scanner) (*connect.Record, error) {
 	var (
-		r                                              connect.Record
-		scopes                                         string
-		created, updated, readAt                       int64
-		expiry, lastRefresh, leaseUntil, refreshSentAt sql.NullInt64
+		r                                                            connect.Record
+		scopes                                                       string
+		created, updated, keepAlive, readAt                          int64
+		expiry, lastRefresh, failingSince, leaseUntil, refreshSentAt sql.NullInt64
 	)
 	err := row.Scan(&r.ID, &r.Account, &r.Status, &scopes, &created, &updated, &expiry, &lastRefresh,
-		&r.LastError, &r.Tokens, &r.Version, &r.LeaseOwner, &leaseUntil, &refreshSentAt, &readAt)
+		&r.LastError, &r.Health, &failingSince, &keepAlive,
+		&r.Tokens, &r.Version, &r.LeaseOwner, &leaseUntil, &refreshSentAt, &readAt)
 	if err != nil {
 		return nil, err
 	}
 	r.Scopes = splitScopes(scopes)
 	r.CreatedAt, r.UpdatedAt = time.UnixMicro(created).UTC(), time.UnixMicro(updated).UTC()
 	r.TokenExpiry, r.LastRefreshAt = fromNull(expiry), fromNull(lastRefresh)
+	r.FailingSince, r.KeepAliveAt = fromNull(failingSince), time.UnixMicro(keepAlive).UTC()
 	r.LeaseUntil, r.RefreshSentAt = fromNull(leaseUntil), fromNull(refreshSentAt)
 	r.ReadAt = time.UnixMicro(readAt).UTC()
 	return &r, nil

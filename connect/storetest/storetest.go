@@ -60,6 +60,7 @@ func record(id, account string) *connect.Record {
 		Connection: connect.Connection{
 			ID: id, Account: account, Status: connect.StatusActive, Scopes: []string{"users:read", "export-jobs:read"},
 			CreatedAt: base, UpdatedAt: base, TokenExpiry: base.Add(15 * time.Minute),
+			Health: connect.HealthOK, KeepAliveAt: base.Add(24 * time.Hour),
 		},
 		Tokens: []byte{1, 0, 2, 255, 'x'},
 	}
@@ -102,6 +103,8 @@ var checks = []check{
 	{"List", checkList},
 	{"ListChecksTheQuery", checkListChecksTheQuery},
 	{"ListPageSize", checkListPageSize},
+	{"Due", checkDue},
+	{"DueDefaults", checkDueDefaults},
 	{"UseFlow", checkUseFlow},
 	{"UseFlowForgetsAfterTTL", checkUseFlowExpires},
 	{"OneFirstAmongConcurrentUseFlows", checkConcurrentUseFlow},
@@ -293,6 +296,9 @@ func assertConnection(t T, what string, want, got connect.Connection) {
 	assertTime(t, what+": UpdatedAt", want.UpdatedAt, got.UpdatedAt)
 	assertTime(t, what+": TokenExpiry", want.TokenExpiry, got.TokenExpiry)
 	assertTime(t, what+": LastRefreshAt", want.LastRefreshAt, got.LastRefreshAt)
+	assert.Equal(t, want.Health, got.Health, "%s: Health", what)
+	assertTime(t, what+": FailingSince", want.FailingSince, got.FailingSince)
+	assertTime(t, what+": KeepAliveAt", want.KeepAliveAt, got.KeepAliveAt)
 }
 
 // assertSame asserts that got has want's Connection and Tokens.
@@ -392,6 +398,10 @@ func checkPutNew(t T, s connect.Store) {
 	stored = mustPut(t, s, bare)
 	want = *bare
 	want.Version = 1
+	// Unset, Health is HealthOK and KeepAliveAt the store's time
+	// (DueDefaults checks that time).
+	want.Health, want.KeepAliveAt = connect.HealthOK, stored.KeepAliveAt
+	assert.False(t, stored.KeepAliveAt.IsZero(), "Put without KeepAliveAt stores the store's time")
 	assertRecord(t, "Put's bare record", &want, stored)
 	got := mustGet(t, s, bare.ID)
 	assertRecord(t, "the bare record", &want, got)
@@ -420,6 +430,8 @@ func checkPutReplaces(t T, s connect.Store) {
 	want := *cleared
 	want.CreatedAt = base // kept
 	want.Version = 2
+	want.Health, want.KeepAliveAt = connect.HealthOK, stored.KeepAliveAt // the defaults
+	assert.False(t, stored.KeepAliveAt.IsZero(), "Put without KeepAliveAt stores the store's time")
 	assertRecord(t, "Put's record", &want, stored)
 	assertStored(t, s, "the replaced record", &want)
 
@@ -432,6 +444,7 @@ func checkPutReplaces(t T, s connect.Store) {
 	full.TokenExpiry, full.LastRefreshAt = base.Add(3*time.Hour), base.Add(2*time.Hour+time.Microsecond)
 	full.LastError = "invalid_grant"
 	full.Tokens = []byte("other")
+	full.Health, full.FailingSince, full.KeepAliveAt = connect.HealthFailing, base.Add(-time.Hour), base.Add(5*time.Hour)
 	stored = mustPut(t, s, full)
 	want = *full
 	want.CreatedAt = base
@@ -747,6 +760,7 @@ func checkUpdateWritesEveryField(t T, s connect.Store) {
 	rec.UpdatedAt, rec.TokenExpiry, rec.LastRefreshAt = base.Add(time.Hour), base.Add(2*time.Hour), base.Add(time.Hour+time.Microsecond)
 	rec.LastError, rec.Tokens = "invalid_grant", []byte("new tokens")
 	rec.RefreshSentAt = base.Add(3 * time.Hour)
+	rec.Health, rec.FailingSince, rec.KeepAliveAt = connect.HealthFailing, base.Add(-72*time.Hour), base.Add(90*time.Minute)
 	saved := mustUpdate(t, s, &rec, "a", false)
 	want := rec
 	want.CreatedAt = base
@@ -758,6 +772,7 @@ func checkUpdateWritesEveryField(t T, s connect.Store) {
 func checkUpdateClearsFields(t T, s connect.Store) {
 	first := record(id1, "acme")
 	first.LastRefreshAt, first.LastError = base.Add(time.Minute), "refresh_outcome_unknown"
+	first.Health, first.FailingSince = connect.HealthFailing, base.Add(-time.Hour)
 	mustPut(t, s, first)
 	claimed, ok := mustClaim(t, s, id1, "a", 1, live)
 	require.True(t, ok)
@@ -767,6 +782,7 @@ func checkUpdateClearsFields(t T, s connect.Store) {
 	rec := *claimed
 	rec.Status, rec.Scopes, rec.UpdatedAt = connect.StatusDisconnected, nil, base.Add(time.Hour)
 	rec.Tokens, rec.RefreshSentAt, rec.LastError, rec.TokenExpiry, rec.LastRefreshAt = nil, time.Time{}, "", time.Time{}, time.Time{}
+	rec.Health, rec.FailingSince = connect.HealthOK, time.Time{}
 	rec.CreatedAt = time.Time{} // never written
 	saved := mustUpdate(t, s, &rec, "a", true)
 	want := rec
@@ -781,6 +797,8 @@ func checkUpdateClearsFields(t T, s connect.Store) {
 	assert.Empty(t, got.LastError, "LastError is cleared")
 	assert.True(t, got.TokenExpiry.IsZero(), "TokenExpiry is cleared: %v", got.TokenExpiry)
 	assert.True(t, got.LastRefreshAt.IsZero(), "LastRefreshAt is cleared: %v", got.LastRefreshAt)
+	assert.True(t, got.FailingSince.IsZero(), "FailingSince is cleared: %v", got.FailingSince)
+	assert.Equal(t, connect.HealthOK, got.Health, "Health is written")
 
 	// And sets them again.
 	rec = *got
@@ -943,6 +961,73 @@ func checkListPageSize(t T, s connect.Store) {
 	if len(page) > 0 {
 		assert.Len(t, listIDs(t, s, connect.Query{Account: "acme", After: page[len(page)-1]}), n-len(page))
 	}
+}
+
+// checkDue: Due returns the active connections whose KeepAliveAt has
+// come on the store's clock and whose lease is free or expired, earliest
+// first, at most the limit, each with every field as stored.
+func checkDue(t T, s connect.Store) {
+	id := func(i int) string { return fmt.Sprintf("urn:pleo:company:%d", i) }
+	now := time.Now()
+	for i, at := range []time.Time{
+		base.Add(3 * time.Hour), base.Add(time.Hour), now.Add(time.Hour), base.Add(2 * time.Hour), base, base.Add(4 * time.Hour),
+	} {
+		rec := record(id(i), "acme")
+		rec.KeepAliveAt = at
+		switch i {
+		case 4:
+			rec.Status = connect.StatusReauthorizationRequired // never kept alive
+		case 5:
+			rec.Health, rec.FailingSince = connect.HealthFailing, base
+		}
+		mustPut(t, s, rec)
+	}
+	dueIDs := func(limit int) []string {
+		t.Helper()
+		page, err := s.Due(t.Context(), limit)
+		require.NoError(t, err, "Due %d", limit)
+		var ids []string
+		for _, c := range page {
+			ids = append(ids, c.ID)
+			assertConnection(t, "Due", mustGet(t, s, c.ID).Connection, c)
+		}
+		return ids
+	}
+	assert.Equal(t, []string{id(1), id(3), id(0), id(5)}, dueIDs(10),
+		"the active ones whose KeepAliveAt has come, earliest first; not one due in an hour, nor one not active")
+	assert.Equal(t, []string{id(1), id(3)}, dueIDs(2), "at most the limit")
+
+	// A live lease keeps a connection out; a released or expired one does not.
+	_, ok := mustAcquire(t, s, id(1), "a", live)
+	require.True(t, ok)
+	_, ok = mustAcquire(t, s, id(3), "b", brief)
+	require.True(t, ok)
+	time.Sleep(lapse)
+	assert.Equal(t, []string{id(3), id(0), id(5)}, dueIDs(10), "not one whose lease is held")
+	mustRelease(t, s, id(1), "a")
+	assert.Equal(t, []string{id(1), id(3), id(0), id(5)}, dueIDs(10), "released: due again")
+}
+
+// checkDueDefaults: a record written without KeepAliveAt is due at once
+// (the store's time), and without Health is HealthOK.
+func checkDueDefaults(t T, s connect.Store) {
+	rec := record(id1, "acme")
+	rec.KeepAliveAt, rec.Health = time.Time{}, ""
+	before := time.Now().Add(-time.Minute)
+	got := mustPut(t, s, rec)
+	assert.Equal(t, connect.HealthOK, got.Health, "Put without Health")
+	assert.False(t, got.KeepAliveAt.Before(before) || got.KeepAliveAt.After(time.Now().Add(time.Minute)),
+		"Put without KeepAliveAt stores the store's time: %v", got.KeepAliveAt)
+	page, err := s.Due(t.Context(), 10)
+	require.NoError(t, err)
+	if assert.Len(t, page, 1, "due at once") {
+		assert.Equal(t, id1, page[0].ID)
+	}
+	upd := *got
+	upd.KeepAliveAt, upd.Health = time.Time{}, ""
+	saved := mustUpdate(t, s, &upd, "", false)
+	assert.Equal(t, connect.HealthOK, saved.Health, "Update without Health")
+	assert.False(t, saved.KeepAliveAt.IsZero(), "Update without KeepAliveAt stores the store's time")
 }
 
 func checkUseFlow(t T, s connect.Store) {

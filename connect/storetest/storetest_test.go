@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -191,6 +192,33 @@ var variants = []variant{
 	{
 		"get sets no read time", "Get returns records with a zero ReadAt",
 		func() connect.Store { return getWithoutReadAt{mem()} }, []string{"ReadAtIsSet"},
+	}, {
+		"update keeps the health", "Update writes every field but Health, FailingSince and KeepAliveAt",
+		func() connect.Store { return newRefStore(updateKeepsHealth) }, []string{"UpdateWritesEveryField", "UpdateClearsFields"},
+	},
+	{
+		"put stores no keep-alive", "Put without KeepAliveAt stores none, instead of the store's time",
+		func() connect.Store { return newRefStore(putStoresNoKeepAlive) }, []string{"DueDefaults"},
+	},
+	{
+		"due ignores keep-alive", "Due returns active connections whether or not their KeepAliveAt has come",
+		func() connect.Store { return newRefStore(dueIgnoresKeepAlive) }, []string{"Due"},
+	},
+	{
+		"due ignores the status", "Due returns connections that are not active",
+		func() connect.Store { return newRefStore(dueIgnoresStatus) }, []string{"Due"},
+	},
+	{
+		"due ignores the lease", "Due returns connections whose lease another instance holds",
+		func() connect.Store { return newRefStore(dueIgnoresLease) }, []string{"Due"},
+	},
+	{
+		"due unordered", "Due returns the due connections in another order than earliest first",
+		func() connect.Store { return newRefStore(dueUnordered) }, []string{"Due"},
+	},
+	{
+		"due ignores the limit", "Due returns every due connection",
+		func() connect.Store { return newRefStore(dueIgnoresLimit) }, []string{"Due"},
 	},
 }
 
@@ -421,6 +449,13 @@ const (
 	claimSetsNoMarker
 	claimKeepsVersion
 	getSharesRecords
+	updateKeepsHealth
+	putStoresNoKeepAlive
+	dueIgnoresKeepAlive
+	dueIgnoresStatus
+	dueIgnoresLease
+	dueUnordered
+	dueIgnoresLimit
 )
 
 func newRefStore(b bug) *refStore {
@@ -493,6 +528,10 @@ func (s *refStore) Put(_ context.Context, rec *connect.Record) (*connect.Record,
 	if exists && s.bug == putKeepsRefreshMarker {
 		n.RefreshSentAt = old.RefreshSentAt
 	}
+	s.defaults(n)
+	if s.bug == putStoresNoKeepAlive && rec.KeepAliveAt.IsZero() {
+		n.KeepAliveAt = time.Time{}
+	}
 	s.recs[rec.ID] = n
 	return copyRecord(n, s.now()), nil
 }
@@ -558,8 +597,48 @@ func (s *refStore) Update(_ context.Context, rec *connect.Record, owner string, 
 	case !release && s.bug == updateDropsLeaseExpiry:
 		n.LeaseUntil = time.Time{}
 	}
+	if s.bug == updateKeepsHealth {
+		n.Health, n.FailingSince, n.KeepAliveAt = r.Health, r.FailingSince, r.KeepAliveAt
+	}
+	s.defaults(n)
 	s.recs[rec.ID] = n
 	return copyRecord(n, s.now()), nil
+}
+
+// defaults gives a record being written the stored defaults.
+func (s *refStore) defaults(r *connect.Record) {
+	if r.Health == "" {
+		r.Health = connect.HealthOK
+	}
+	if r.KeepAliveAt.IsZero() {
+		r.KeepAliveAt = s.now()
+	}
+}
+
+func (s *refStore) Due(_ context.Context, limit int) ([]connect.Connection, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	out := []connect.Connection{}
+	for _, r := range s.recs {
+		switch {
+		case r.Status != connect.StatusActive && s.bug != dueIgnoresStatus,
+			r.KeepAliveAt.After(now) && s.bug != dueIgnoresKeepAlive,
+			r.LeaseOwner != "" && r.LeaseUntil.After(now) && s.bug != dueIgnoresLease:
+			continue
+		}
+		out = append(out, r.Connection)
+	}
+	slices.SortFunc(out, func(a, b connect.Connection) int {
+		if s.bug == dueUnordered {
+			return strings.Compare(b.ID, a.ID)
+		}
+		return cmp.Or(a.KeepAliveAt.Compare(b.KeepAliveAt), strings.Compare(a.ID, b.ID))
+	})
+	if s.bug == dueIgnoresLimit {
+		return out, nil
+	}
+	return out[:min(len(out), limit)], nil
 }
 
 func (s *refStore) Release(_ context.Context, id, owner string) error {

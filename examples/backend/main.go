@@ -149,6 +149,9 @@ func serve(ctx context.Context, registrationFile, addr, dbFile, pleoAddr string)
 	default:
 		return errors.New("PLEO_ENV must be empty (a fake Pleo) or staging")
 	}
+	// Keep every connection alive, in every instance: refreshed once a day
+	// across all of them, an uninstalled company found within a day.
+	go func() { _ = cfg.Manager.Run(ctx) }()
 	backend, err := exampleapp.New(cfg)
 	if err != nil {
 		return err

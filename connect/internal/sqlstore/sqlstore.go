@@ -23,7 +23,8 @@ import (
 
 // ConnectionColumns are the columns of pleooauth_connections that hold a
 // [connect.Connection], in the order Driver.QueryConnections scans them.
-const ConnectionColumns = `id, account, status, scopes, created_at, updated_at, token_expiry, last_refresh_at, last_error`
+const ConnectionColumns = `id, account, status, scopes, created_at, updated_at, token_expiry, last_refresh_at, last_error,
+	health, failing_since, keepalive_at`
 
 // Columns are the columns of pleooauth_connections that hold a
 // [connect.Record], in the order Driver.QueryRecord scans them (followed
@@ -175,18 +176,21 @@ func (s *Store) Put(ctx context.Context, rec *connect.Record) (*connect.Record, 
 	)
 	if rec.Version == 0 {
 		r, err = d.QueryRecord(ctx, `INSERT INTO pleooauth_connections (`+Columns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, '', NULL, NULL)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $12, $13, COALESCE($14, `+d.Now("$11")+`), $10, 1, '', NULL, NULL)
 			ON CONFLICT (id) DO NOTHING`+s.returning("$11"),
 			rec.ID, rec.Account, string(rec.Status), d.Scopes(rec.Scopes), d.Time(rec.CreatedAt), d.Time(rec.UpdatedAt),
-			d.NullTime(rec.TokenExpiry), d.NullTime(rec.LastRefreshAt), rec.LastError, rec.Tokens, d.NowArg())
+			d.NullTime(rec.TokenExpiry), d.NullTime(rec.LastRefreshAt), rec.LastError, rec.Tokens, d.NowArg(),
+			health(rec.Health), d.NullTime(rec.FailingSince), d.NullTime(rec.KeepAliveAt))
 	} else {
 		r, err = d.QueryRecord(ctx, `UPDATE pleooauth_connections SET
 				account = $2, status = $3, scopes = $4, updated_at = $5, token_expiry = $6, last_refresh_at = $7,
 				last_error = $8, tokens = $9, version = version + 1,
+				health = $12, failing_since = $13, keepalive_at = COALESCE($14, `+d.Now("$11")+`),
 				lease_owner = '', lease_until = NULL, refresh_sent_at = NULL
 			WHERE id = $1 AND version = $10`+s.returning("$11"),
 			rec.ID, rec.Account, string(rec.Status), d.Scopes(rec.Scopes), d.Time(rec.UpdatedAt),
-			d.NullTime(rec.TokenExpiry), d.NullTime(rec.LastRefreshAt), rec.LastError, rec.Tokens, rec.Version, d.NowArg())
+			d.NullTime(rec.TokenExpiry), d.NullTime(rec.LastRefreshAt), rec.LastError, rec.Tokens, rec.Version, d.NowArg(),
+			health(rec.Health), d.NullTime(rec.FailingSince), d.NullTime(rec.KeepAliveAt))
 	}
 	if errors.Is(err, ErrNoRows) {
 		return nil, fmt.Errorf("%w: %s", connect.ErrVersionConflict, rec.ID)
@@ -244,12 +248,13 @@ func (s *Store) Update(ctx context.Context, rec *connect.Record, owner string, r
 	r, err := d.QueryRecord(ctx, `UPDATE pleooauth_connections SET
 			account = $1, status = $2, scopes = $3, updated_at = $4, token_expiry = $5, last_refresh_at = $6,
 			last_error = $7, tokens = $8, refresh_sent_at = $9, version = version + 1,
+			health = $15, failing_since = $16, keepalive_at = COALESCE($17, `+d.Now("$14")+`),
 			lease_owner = CASE WHEN `+releasing+` THEN '' ELSE lease_owner END,
 			lease_until = CASE WHEN `+releasing+` THEN NULL ELSE lease_until END
 		WHERE id = $12 AND version = $13`+s.returning("$14"),
 		rec.Account, string(rec.Status), d.Scopes(rec.Scopes), d.Time(rec.UpdatedAt), d.NullTime(rec.TokenExpiry),
 		d.NullTime(rec.LastRefreshAt), rec.LastError, rec.Tokens, d.NullTime(rec.RefreshSentAt), release, owner,
-		rec.ID, rec.Version, d.NowArg())
+		rec.ID, rec.Version, d.NowArg(), health(rec.Health), d.NullTime(rec.FailingSince), d.NullTime(rec.KeepAliveAt))
 	if err == nil {
 		return r, nil
 	}
@@ -260,6 +265,35 @@ func (s *Store) Update(ctx context.Context, rec *connect.Record, owner string, r
 		return nil, err
 	}
 	return nil, fmt.Errorf("%w: %s", connect.ErrVersionConflict, rec.ID)
+}
+
+// health is h as stored: HealthOK when unset.
+func health(h connect.Health) string {
+	if h == "" {
+		return string(connect.HealthOK)
+	}
+	return string(h)
+}
+
+// DueStatement is the statement of Due on d's database, with the store's
+// time bound to $1 and the limit to $2: the partial index on
+// (keepalive_at, id) of the active connections serves it, reading the due
+// rows in order and stopping after the limit.
+func DueStatement(d Driver) string {
+	return `SELECT ` + ConnectionColumns + ` FROM pleooauth_connections
+		WHERE status = 'active' AND keepalive_at <= ` + d.Now("$1") + `
+			AND (lease_owner = '' OR lease_until IS NULL OR lease_until <= ` + d.Now("$1") + `)
+		ORDER BY keepalive_at, id LIMIT $2`
+}
+
+// Due returns at most limit active connections due for keep-alive,
+// earliest first.
+func (s *Store) Due(ctx context.Context, limit int) ([]connect.Connection, error) {
+	out, err := s.Driver.QueryConnections(ctx, DueStatement(s.Driver), s.Driver.NowArg(), limit)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	return out, nil
 }
 
 // Release frees the lease if owner holds it.

@@ -1,0 +1,11 @@
+-- Keep-alive and health (Manager.Run): each connection's health, when its
+-- current run of failed refreshes began, and when it is next kept alive
+-- (Unix microseconds). Existing connections are kept alive a day after
+-- their last refresh. The partial index serves Store.Due, which reads the
+-- earliest due active connections and nothing else.
+ALTER TABLE pleooauth_connections ADD COLUMN health TEXT NOT NULL DEFAULT 'ok';
+ALTER TABLE pleooauth_connections ADD COLUMN failing_since INTEGER;
+ALTER TABLE pleooauth_connections ADD COLUMN keepalive_at INTEGER NOT NULL DEFAULT 0;
+UPDATE pleooauth_connections SET keepalive_at = COALESCE(last_refresh_at, created_at) + 86400000000;
+
+CREATE INDEX pleooauth_connections_keepalive ON pleooauth_connections (keepalive_at, id) WHERE status = 'active';
