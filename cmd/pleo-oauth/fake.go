@@ -27,6 +27,9 @@ const (
 	envTokenURL         = "PLEO_TOKEN_URL"
 	envIntrospectionURL = "PLEO_INTROSPECTION_URL"
 	envAPIBaseURL       = "PLEO_API_BASE_URL"
+	// envFakeURL is the fake's URL alone: an app in Go gets all four
+	// endpoints from it with pleooauthtest.EndpointsAt.
+	envFakeURL = "PLEO_FAKE_URL"
 )
 
 func runFake(c *cli, args []string) int {
@@ -41,9 +44,10 @@ It makes up a client ID and secret on each run and prints what the app needs
 on standard output, as NAME=value lines for an env file or a shell
 (pleo-oauth fake --registration FILE > pleo.env &, then set -a; . ./pleo.env;
 set +a): PLEO_CLIENT_ID, PLEO_CLIENT_SECRET (none for a public client),
-PLEO_AUTHORIZE_URL, PLEO_TOKEN_URL, PLEO_INTROSPECTION_URL and
-PLEO_API_BASE_URL. Printing the secret is the point: it is the fake's own,
-works nowhere else and ends with it. What it serves (address, redirect URIs,
+PLEO_AUTHORIZE_URL, PLEO_TOKEN_URL, PLEO_INTROSPECTION_URL,
+PLEO_API_BASE_URL, and PLEO_FAKE_URL, the fake's URL (an app in Go gets the
+four from it with pleooauthtest.EndpointsAt). Printing the secret is the
+point: it is the fake's own, works nowhere else and ends with it. What it serves (address, redirect URIs,
 scopes, companies) goes to standard error.
 
 For a test whose app is an httptest server on a random port: make the app's
@@ -107,9 +111,9 @@ or an address it cannot listen on.`)
 		fmt.Fprintf(c.stdout, "%s=%s\n", pleooauth.EnvClientSecret, creds.ClientSecret.Reveal())
 	}
 	e := pleooauthtest.EndpointsAt(base)
-	fmt.Fprintf(c.stdout, "%s=%s\n%s=%s\n%s=%s\n%s=%s\n",
+	fmt.Fprintf(c.stdout, "%s=%s\n%s=%s\n%s=%s\n%s=%s\n%s=%s\n",
 		envAuthorizeURL, e.AuthURL, envTokenURL, e.TokenURL,
-		envIntrospectionURL, e.IntrospectionURL, envAPIBaseURL, e.APIBaseURL)
+		envIntrospectionURL, e.IntrospectionURL, envAPIBaseURL, e.APIBaseURL, envFakeURL, base)
 
 	<-ctx.Done()
 	srv.Close() // waits for the requests in flight

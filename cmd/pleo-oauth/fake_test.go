@@ -17,6 +17,7 @@ import (
 
 	"github.com/partnerkit/pleooauth"
 	"github.com/partnerkit/pleooauth/internal/pleoapi"
+	"github.com/partnerkit/pleooauth/pleooauthtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -77,7 +78,12 @@ func TestFake(t *testing.T) {
 		envTokenURL:               base + pleoapi.TokenPath,
 		envIntrospectionURL:       base + pleoapi.IntrospectPath,
 		envAPIBaseURL:             base,
+		envFakeURL:                base,
 	}, env)
+	assert.Equal(t, pleooauthtest.EndpointsAt(env[envFakeURL]), pleooauth.Endpoints{
+		AuthURL: env[envAuthorizeURL], TokenURL: env[envTokenURL],
+		IntrospectionURL: env[envIntrospectionURL], APIBaseURL: env[envAPIBaseURL],
+	}, "EndpointsAt(PLEO_FAKE_URL) gives the four URLs")
 	assert.Regexp(t, uuidShape, env[pleooauth.EnvClientID])
 	assert.Regexp(t, `^[0-9a-f]{32}$`, env[pleooauth.EnvClientSecret])
 	assert.Contains(t, stderr.String(), "a fake Pleo for Example Client at "+base+", for tests only\n")
@@ -155,7 +161,7 @@ func TestFakePublicClient(t *testing.T) {
 	defer cancel()
 	stdout, stderr, env, status := startFake(t, ctx, "--registration", "../../examples/public-client.yaml", "--addr", "127.0.0.1:0")
 	assert.NotContains(t, env, pleooauth.EnvClientSecret)
-	assert.Len(t, env, 5, stdout.String())
+	assert.Len(t, env, 6, stdout.String())
 	assert.Equal(t, exitOK, stopFake(t, cancel, status), "stderr: %s", stderr)
 }
 
