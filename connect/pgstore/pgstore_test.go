@@ -162,7 +162,7 @@ func TestDueUsesTheIndex(t *testing.T) {
 	// days, a tenth of them not active.
 	_, err = p.Exec(ctx, `INSERT INTO pleooauth_connections (id, account, status, created_at, updated_at, version, keepalive_at)
 		SELECT 'urn:pleo:company:' || i, 'account-' || (i % 200), CASE WHEN i % 10 = 3 THEN 'disconnected' ELSE 'active' END,
-			now(), now(), 1, CASE WHEN i % 100 = 0 THEN now() - interval '1 hour' ELSE now() + (i % 97) * interval '1 hour' END
+			now(), now(), 1, CASE WHEN i % 100 = 0 THEN now() - interval '1 hour' ELSE now() + (1 + i % 97) * interval '1 hour' END
 		FROM generate_series(1, 20000) AS i`)
 	require.NoError(t, err)
 	_, err = p.Exec(ctx, `ANALYZE pleooauth_connections`)
