@@ -212,6 +212,26 @@ type Store interface {
 	// active ones serves it).
 	Due(ctx context.Context, limit int) ([]Connection, error)
 
+	// Events returns at most limit of the events recorded after the one
+	// whose Seq is after, in Seq order. A store records an [Event] in the
+	// same atomic write as each change it stands for: every Put (a new or
+	// replaced grant), and every Update that changes Status, Health or
+	// Account; no other write records one. Seq increases in the order the
+	// writes commit, so that a reader that has read up to a Seq never
+	// misses an event committed later with a smaller one.
+	Events(ctx context.Context, after int64, limit int) ([]Event, error)
+
+	// TakeCursor takes the lease on the event cursor name for owner for
+	// ttl on the store's clock, if it is free, expired or owner's, and
+	// returns the cursor's position (0 for a new cursor) and whether it
+	// did. It is how one instance at a time delivers events.
+	TakeCursor(ctx context.Context, name, owner string, ttl time.Duration) (pos int64, ok bool, err error)
+
+	// MoveCursor sets the cursor's position to pos and renews owner's
+	// lease for ttl, if owner holds a live lease on it; otherwise it
+	// changes nothing and returns an error matching [ErrCursorLost].
+	MoveCursor(ctx context.Context, name, owner string, pos int64, ttl time.Duration) error
+
 	// UseFlow records that the authorization flow with this ID (a sealed
 	// flow value's nonce) has been finished, and remembers it for ttl on
 	// the store's clock; it reports whether this call was the first to

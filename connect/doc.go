@@ -104,6 +104,19 @@
 // failures the connection's [Health] becomes [HealthFailing]: still
 // active, still tried, now reported. A success makes it [HealthOK] again.
 //
+// # Events
+//
+// The store records an [Event] in the same atomic write as each change
+// of a connection: connected, reconnected, account changed (where
+// allowed), reauthorization required, disconnected, failing, recovered.
+// Events are numbered in the order their writes commit (the outbox
+// pattern). [WithEventHandler] makes Run deliver them at least once and in
+// that order, from one instance at a time, which holds a lease on the
+// handler's cursor in the store; a handler error is retried with backoff
+// before any later event, and an instance killed between a change and its
+// delivery leaves the event for the next. [Manager.Events] reads the log
+// for a partner who polls instead. An event never carries a token.
+//
 // Tokens are sealed at rest (AES-GCM, the connection ID as additional
 // data, a key ID in each value so that keys rotate). A store sees only
 // sealed bytes and the connection's metadata.

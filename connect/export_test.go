@@ -39,3 +39,13 @@ func Sweep(ctx context.Context, m *Manager) (int, error) { return m.sweep(ctx, k
 func SetJitter(m *Manager, jitter func(time.Duration) time.Duration) { m.jitter = jitter }
 
 func SweepSerial(ctx context.Context, m *Manager) (int, error) { return m.sweep(ctx, 1) }
+
+// DeliverOnce takes the event cursor if it can and delivers what is
+// there, as Run's delivery does between its pauses.
+func DeliverOnce(ctx context.Context, m *Manager) error {
+	pos, ok, err := m.store.TakeCursor(ctx, eventsCursor, m.owner, m.lease)
+	if err != nil || !ok {
+		return err
+	}
+	return m.deliverFrom(ctx, pos)
+}

@@ -115,7 +115,9 @@ func cryptoJitter(d time.Duration) time.Duration {
 	return time.Duration(binary.LittleEndian.Uint64(b[:]) % uint64(d))
 }
 
-// Run keeps the connections alive until ctx ends, then returns nil: every
+// Run keeps the connections alive, and delivers events to the handler of
+// [WithEventHandler] if there is one, until ctx ends; then it returns nil.
+// Every
 // active connection that has gone a keep-alive period ([WithKeepAlive])
 // without a refresh is refreshed, through the same lease and fencing as
 // [Manager.Token], so that across every instance running Run (every
@@ -134,6 +136,14 @@ func cryptoJitter(d time.Duration) time.Duration {
 // it lets the refreshes under way save their tokens and returns, leaving
 // no lease behind.
 func (m *Manager) Run(ctx context.Context) error {
+	if m.onEvent != nil {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			m.deliver(ctx)
+		}()
+		defer func() { <-done }()
+	}
 	for {
 		n, err := m.sweep(ctx, keepAliveWorkers)
 		if ctx.Err() != nil {

@@ -87,8 +87,9 @@ func TestKeepAliveRefreshesIdleConnectionsOnce(t *testing.T) {
 }
 
 // TestKeepAliveFindsAnUninstalledCompany: a company that uninstalled the
-// app at Pleo (every token of its grant revoked) is marked within one
-// keep-alive period on the fake's clock, with nobody asking for a token.
+// app at Pleo (every token of its grant revoked) is marked and announced
+// (an event) within one keep-alive period on the fake's clock, with nobody
+// asking for a token.
 func TestKeepAliveFindsAnUninstalledCompany(t *testing.T) {
 	t.Parallel()
 	f := newFlowFixture(t, redirect)
@@ -113,6 +114,11 @@ func TestKeepAliveFindsAnUninstalledCompany(t *testing.T) {
 	_, err = m.Token(t.Context(), company1)
 	assert.ErrorIs(t, err, connect.ErrReauthorizationRequired, "no cached token outlives the grant")
 	assertStatus(t, m, company2, connect.StatusActive, "the other company is kept alive")
+	evs, err := m.Events(t.Context(), 0)
+	require.NoError(t, err)
+	last := evs[len(evs)-1]
+	assert.Equal(t, connect.EventReauthorizationRequired, last.Kind(), "announced: %+v", last)
+	assert.Equal(t, company1, last.ConnectionID)
 }
 
 // TestKeepAliveBacksOffAndReportsFailing: a token endpoint that answers
@@ -167,13 +173,15 @@ func TestKeepAliveBacksOffAndReportsFailing(t *testing.T) {
 	assert.Zero(t, reuses)
 }
 
-// TestRunStopsAndLeavesNoLease: Run refreshes what is due, and once its
-// context ends it returns nil, with no lease held.
+// TestRunStopsAndLeavesNoLease: Run refreshes what is due and delivers
+// events, and once its context ends it returns nil, with no lease held,
+// the event cursor's neither.
 func TestRunStopsAndLeavesNoLease(t *testing.T) {
 	t.Parallel()
 	f := newFlowFixture(t, redirect)
 	store := connect.NewMemoryStore()
-	m := f.manager(t, store)
+	h := &handled{}
+	m := f.manager(t, store, connect.WithEventHandler(h.handle))
 	for _, c := range []string{company1, company2, company3} {
 		f.connect(t, m, "acme", c)
 	}
@@ -182,6 +190,7 @@ func TestRunStopsAndLeavesNoLease(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- m.Run(ctx) }()
 	require.Eventually(t, func() bool { n, _ := refreshes(f); return n >= 1 }, 30*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return len(h.kinds()) == 3 }, 30*time.Second, 10*time.Millisecond, "Run delivers the events")
 	cancel()
 	select {
 	case err := <-done:
@@ -194,6 +203,9 @@ func TestRunStopsAndLeavesNoLease(t *testing.T) {
 		require.NoError(t, err)
 		assert.Empty(t, rec.LeaseOwner, "%s: no lease left behind", c)
 	}
+	_, ok, err := store.TakeCursor(t.Context(), "events", "another instance", time.Minute)
+	require.NoError(t, err)
+	assert.True(t, ok, "the event cursor let go")
 }
 
 // staleDue is a store whose Due gives the first page it read for ever: an

@@ -157,6 +157,7 @@ type managerOptions struct {
 	keepAlive    time.Duration
 	failingAfter time.Duration
 	jitter       func(time.Duration) time.Duration // a random duration in [0, d)
+	onEvent      func(context.Context, Event) error
 	takeover     bool
 }
 

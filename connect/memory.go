@@ -19,14 +19,23 @@ type MemoryStore struct {
 	// a clock they move.
 	Now func() time.Time
 
-	mu    sync.Mutex
-	recs  map[string]*Record
-	flows map[string]time.Time // finished flows, until when they are kept
+	mu      sync.Mutex
+	recs    map[string]*Record
+	flows   map[string]time.Time // finished flows, until when they are kept
+	events  []Event
+	cursors map[string]*cursor
+}
+
+// cursor is an event cursor: its position and its lease.
+type cursor struct {
+	pos   int64
+	owner string
+	until time.Time
 }
 
 // NewMemoryStore returns an empty MemoryStore on the real clock.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{recs: make(map[string]*Record), flows: make(map[string]time.Time)}
+	return &MemoryStore{recs: make(map[string]*Record), flows: make(map[string]time.Time), cursors: make(map[string]*cursor)}
 }
 
 func (m *MemoryStore) now() time.Time {
@@ -99,8 +108,69 @@ func (m *MemoryStore) Put(_ context.Context, rec *Record) (*Record, error) {
 	n.Version = rec.Version + 1
 	n.LeaseOwner, n.LeaseUntil, n.RefreshSentAt = "", time.Time{}, time.Time{}
 	stored(n, m.now())
+	if !exists {
+		old = nil
+	}
+	m.record(old, n, true)
 	m.recs[rec.ID] = n
 	return read(n, m.now()), nil
+}
+
+// record appends the event of a write that makes n of old (nil for a new
+// record), if it is one: a grant, or a change of status, health or
+// account.
+func (m *MemoryStore) record(old, n *Record, grant bool) {
+	e := Event{
+		Seq: int64(len(m.events)) + 1, ConnectionID: n.ID, Account: n.Account,
+		NewStatus: n.Status, NewHealth: n.Health, Grant: grant, Reason: n.LastError, Version: n.Version, At: n.UpdatedAt,
+	}
+	if old != nil {
+		if !grant && old.Status == n.Status && old.Health == n.Health && old.Account == n.Account {
+			return
+		}
+		e.OldAccount, e.OldStatus, e.OldHealth = old.Account, old.Status, old.Health
+	}
+	m.events = append(m.events, e)
+}
+
+// Events returns the events after the one with Seq after, in order.
+func (m *MemoryStore) Events(_ context.Context, after int64, limit int) ([]Event, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	after = min(max(after, 0), int64(len(m.events)))
+	return slices.Clone(m.events[after:min(int(after)+max(limit, 0), len(m.events))]), nil
+}
+
+// TakeCursor takes the lease on the event cursor name if it is free,
+// expired or owner's, and returns its position.
+func (m *MemoryStore) TakeCursor(_ context.Context, name, owner string, ttl time.Duration) (int64, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.cursors[name]
+	if c == nil {
+		c = &cursor{}
+		m.cursors[name] = c
+	}
+	now := m.now()
+	if c.owner != "" && c.owner != owner && c.until.After(now) {
+		return c.pos, false, nil
+	}
+	c.owner, c.until = owner, now.Add(ttl)
+	return c.pos, true, nil
+}
+
+// MoveCursor sets the cursor's position and renews owner's lease, if owner
+// holds a live one.
+func (m *MemoryStore) MoveCursor(_ context.Context, name, owner string, pos int64, ttl time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	c := m.cursors[name]
+	if c == nil || owner == "" || c.owner != owner || !c.until.After(now) {
+		return fmt.Errorf("%w: %s", ErrCursorLost, name)
+	}
+	c.pos, c.until = pos, now.Add(ttl)
+	return nil
 }
 
 // stored gives a record being written the defaults every store gives:
@@ -173,6 +243,7 @@ func (m *MemoryStore) Update(_ context.Context, rec *Record, owner string, relea
 		n.LeaseOwner, n.LeaseUntil = "", time.Time{}
 	}
 	stored(n, m.now())
+	m.record(r, n, false)
 	m.recs[rec.ID] = n
 	return read(n, m.now()), nil
 }

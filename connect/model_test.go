@@ -75,6 +75,8 @@ const (
 	// modelKeepAlive is short, so that keep-alive sweeps, which the
 	// schedules run among the other operations, find connections due.
 	modelKeepAlive = 30 * time.Minute
+	// modelFailingAfter is short too, so that health changes.
+	modelFailingAfter = 15 * time.Minute
 )
 
 func modelSchedules(t *testing.T, def int) int {
@@ -124,7 +126,7 @@ func TestModelSQLite(t *testing.T) {
 	runModel(t, modelSchedules(t, 150)/5, func(t *testing.T, clock func() time.Time) (connect.Store, func()) {
 		now.set(clock)
 		return s, func() {
-			_, err := s.DB().ExecContext(context.Background(), `DELETE FROM pleooauth_connections; DELETE FROM pleooauth_flows`)
+			_, err := s.DB().ExecContext(context.Background(), `DELETE FROM pleooauth_connections; DELETE FROM pleooauth_flows; DELETE FROM pleooauth_events; DELETE FROM pleooauth_cursors`)
 			require.NoError(t, err)
 		}
 	})
@@ -146,7 +148,7 @@ func TestModelPostgres(t *testing.T) {
 	runModel(t, modelSchedules(t, 150)/5, func(t *testing.T, clock func() time.Time) (connect.Store, func()) {
 		now.set(clock)
 		return s, func() {
-			_, err := pool.Exec(context.Background(), `TRUNCATE pleooauth_connections, pleooauth_flows`)
+			_, err := pool.Exec(context.Background(), `TRUNCATE pleooauth_connections, pleooauth_flows, pleooauth_events, pleooauth_cursors`)
 			require.NoError(t, err)
 		}
 	})
@@ -307,7 +309,7 @@ func (md *model) newInstance(n int, skew time.Duration) *instance {
 	m, err := connect.NewManager(md.cfg, &simStore{Store: md.store, md: md, in: in},
 		connect.WithKeys(md.key), connect.WithHTTPClient(hc), connect.WithClock(now),
 		connect.WithLogger(slog.New(&logHandler{md: md, in: in})),
-		connect.WithEndpoints(md.srv.Endpoints()), connect.WithKeepAlive(modelKeepAlive))
+		connect.WithEndpoints(md.srv.Endpoints()), connect.WithKeepAlive(modelKeepAlive), connect.WithFailingAfter(modelFailingAfter))
 	require.NoError(md.t, err)
 	connect.SetJitter(m, func(d time.Duration) time.Duration {
 		if d <= 0 {
@@ -895,6 +897,51 @@ func (md *model) checkAccount(prior, now *connect.Record) {
 }
 
 // check holds the store against the fake's ground truth.
+// checkEvents checks the store's events against its records: in order,
+// each event of a connection takes up where the one before left it
+// (status, health, account), and the last one is the record as it stands.
+func (md *model) checkEvents() {
+	ctx := md.t.Context()
+	last := map[string]connect.Event{}
+	var after int64
+	for {
+		evs, err := md.store.Events(ctx, after, 100)
+		if err != nil {
+			md.fail("reading events: %v", err)
+		}
+		if len(evs) == 0 {
+			break
+		}
+		for _, e := range evs {
+			if e.Seq <= after {
+				md.fail("event %d after %d: out of order", e.Seq, after)
+			}
+			after = e.Seq
+			if prev, ok := last[e.ConnectionID]; ok && (e.OldStatus != prev.NewStatus || e.OldHealth != prev.NewHealth ||
+				e.OldAccount != prev.Account || e.Version <= prev.Version) {
+				md.fail("%s: event %d (%+v) does not follow event %d (%+v)", short(e.ConnectionID), e.Seq, e, prev.Seq, prev)
+			}
+			last[e.ConnectionID] = e
+		}
+	}
+	for _, c := range md.companies {
+		rec, err := md.store.Get(ctx, c)
+		if errors.Is(err, connect.ErrNoConnection) {
+			if _, ok := last[c]; ok {
+				md.fail("%s: events of a connection the store does not have", short(c))
+			}
+			continue
+		}
+		if err != nil {
+			md.fail("%s: %v", short(c), err)
+		}
+		e, ok := last[c]
+		if !ok || e.NewStatus != rec.Status || e.NewHealth != rec.Health || e.Account != rec.Account {
+			md.fail("%s: the last event (%+v) is not the record as it stands (%s, %s, %s)", short(c), e, rec.Status, rec.Health, rec.Account)
+		}
+	}
+}
+
 func (md *model) check() {
 	md.t.Helper()
 	ctx := md.t.Context()
@@ -910,6 +957,7 @@ func (md *model) check() {
 			}
 		}
 	}
+	md.checkEvents()
 	grants := md.srv.Grants()
 	held := map[int]bool{}
 	newest := map[string]int{} // company -> the newest grant its record holds

@@ -59,3 +59,20 @@ func (s *Store) UseFlow(ctx context.Context, id string, ttl time.Duration) (bool
 func (s *Store) Due(ctx context.Context, limit int) ([]connect.Connection, error) {
 	return s.sqlStore.Due(ctx, limit)
 }
+
+// Events returns the events after the one with Seq after, in order.
+func (s *Store) Events(ctx context.Context, after int64, limit int) ([]connect.Event, error) {
+	return s.sqlStore.Events(ctx, after, limit)
+}
+
+// TakeCursor takes the lease on the event cursor name for owner for ttl,
+// if it is free, expired or owner's, and returns its position.
+func (s *Store) TakeCursor(ctx context.Context, name, owner string, ttl time.Duration) (int64, bool, error) {
+	return s.sqlStore.TakeCursor(ctx, name, owner, ttl)
+}
+
+// MoveCursor sets the cursor's position and renews owner's lease, if owner
+// holds a live one.
+func (s *Store) MoveCursor(ctx context.Context, name, owner string, pos int64, ttl time.Duration) error {
+	return s.sqlStore.MoveCursor(ctx, name, owner, pos, ttl)
+}

@@ -140,6 +140,33 @@ func (d driver) QueryConnections(ctx context.Context, query string, args ...any)
 	return sqlstore.Connections(rows, func(r pgx.Rows) (connect.Connection, error) { return scanConnection(r) })
 }
 
+func (d driver) QueryEvents(ctx context.Context, query string, args ...any) ([]connect.Event, error) {
+	rows, err := d.q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []connect.Event
+	for rows.Next() {
+		var e connect.Event
+		if err := rows.Scan(&e.Seq, &e.ConnectionID, &e.Account, &e.OldAccount, &e.OldStatus, &e.NewStatus,
+			&e.OldHealth, &e.NewHealth, &e.Grant, &e.Reason, &e.Version, &e.At); err != nil {
+			return nil, err
+		}
+		e.At = e.At.UTC()
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func (d driver) QueryPos(ctx context.Context, query string, args ...any) (pos int64, err error) {
+	err = d.q.QueryRow(ctx, query, args...).Scan(&pos)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, sqlstore.ErrNoRows
+	}
+	return pos, err
+}
+
 // Exec runs a statement that returns no rows (for migrations).
 func (d driver) Exec(ctx context.Context, query string, args ...any) error {
 	_, err := d.q.Exec(ctx, query, args...)

@@ -48,7 +48,7 @@ func TestNewMigratesOnceWhenInstancesStartTogether(t *testing.T) {
 	}
 	var n int
 	require.NoError(t, p.QueryRow(t.Context(), `SELECT COUNT(*) FROM pleooauth_schema_migrations`).Scan(&n))
-	require.Equal(t, 3, n)
+	require.Equal(t, 4, n)
 }
 
 // TestWithClock: leases, refresh markers, flows and ReadAt are measured on

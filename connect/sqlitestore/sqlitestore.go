@@ -174,6 +174,36 @@ func (d driver) QueryConnections(ctx context.Context, query string, args ...any)
 	return sqlstore.Connections(rows, func(r *sql.Rows) (connect.Connection, error) { return scanConnection(r) })
 }
 
+func (d driver) QueryEvents(ctx context.Context, query string, args ...any) ([]connect.Event, error) {
+	rows, err := d.q.QueryContext(ctx, numbered(query), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []connect.Event
+	for rows.Next() {
+		var (
+			e  connect.Event
+			at int64
+		)
+		if err := rows.Scan(&e.Seq, &e.ConnectionID, &e.Account, &e.OldAccount, &e.OldStatus, &e.NewStatus,
+			&e.OldHealth, &e.NewHealth, &e.Grant, &e.Reason, &e.Version, &at); err != nil {
+			return nil, err
+		}
+		e.At = time.UnixMicro(at).UTC()
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func (d driver) QueryPos(ctx context.Context, query string, args ...any) (pos int64, err error) {
+	err = d.q.QueryRowContext(ctx, numbered(query), args...).Scan(&pos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, sqlstore.ErrNoRows
+	}
+	return pos, err
+}
+
 // Exec runs a statement that returns no rows (for migrations).
 func (d driver) Exec(ctx context.Context, query string, args ...any) error {
 	_, err := d.q.ExecContext(ctx, numbered(query), args...)

@@ -34,7 +34,7 @@ func TestOpenTwiceMigratesOnce(t *testing.T) {
 		require.NoError(t, err)
 		var n int
 		require.NoError(t, s.DB().QueryRow(`SELECT COUNT(*) FROM pleooauth_schema_migrations`).Scan(&n))
-		require.Equal(t, 3, n)
+		require.Equal(t, 4, n)
 		require.NoError(t, s.Close())
 	}
 }

@@ -105,6 +105,9 @@ var checks = []check{
 	{"ListPageSize", checkListPageSize},
 	{"Due", checkDue},
 	{"DueDefaults", checkDueDefaults},
+	{"Events", checkEvents},
+	{"EventCursor", checkEventCursor},
+	{"EventsReadWhileWrittenMissNone", checkConcurrentEvents},
 	{"UseFlow", checkUseFlow},
 	{"UseFlowForgetsAfterTTL", checkUseFlowExpires},
 	{"OneFirstAmongConcurrentUseFlows", checkConcurrentUseFlow},
@@ -1028,6 +1031,196 @@ func checkDueDefaults(t T, s connect.Store) {
 	saved := mustUpdate(t, s, &upd, "", false)
 	assert.Equal(t, connect.HealthOK, saved.Health, "Update without Health")
 	assert.False(t, saved.KeepAliveAt.IsZero(), "Update without KeepAliveAt stores the store's time")
+}
+
+func mustEvents(t T, s connect.Store, after int64, limit int) []connect.Event {
+	t.Helper()
+	evs, err := s.Events(t.Context(), after, limit)
+	require.NoError(t, err, "Events after %d", after)
+	return evs
+}
+
+// checkEvents: every Put, and every Update that changes Status, Health or
+// Account, records one event in the same write, with the change's fields;
+// no other write records one, a refused write neither; Events pages
+// through them in order.
+func checkEvents(t T, s connect.Store) {
+	assert.Empty(t, mustEvents(t, s, 0, 10), "no events in an empty store")
+	first := record(id1, "acme")
+	stored := mustPut(t, s, first)
+	evs := mustEvents(t, s, 0, 10)
+	require.Len(t, evs, 1, "a new connection is an event")
+	e := evs[0]
+	assert.Equal(t, id1, e.ConnectionID)
+	assert.Equal(t, "acme", e.Account)
+	assert.Empty(t, e.OldStatus)
+	assert.Equal(t, connect.StatusActive, e.NewStatus)
+	assert.Equal(t, connect.HealthOK, e.NewHealth)
+	assert.True(t, e.Grant)
+	assert.Equal(t, stored.Version, e.Version)
+	assertTime(t, "At", first.UpdatedAt, e.At)
+	assert.Equal(t, connect.EventConnected, e.Kind())
+
+	// A refresh: a claim, the rotated tokens saved; a lease taken and
+	// given back. No event.
+	claimed, ok := mustClaim(t, s, id1, "a", stored.Version, live)
+	require.True(t, ok)
+	upd := *claimed
+	upd.Tokens, upd.RefreshSentAt, upd.LastRefreshAt = []byte("rotated"), time.Time{}, base.Add(time.Minute)
+	saved := mustUpdate(t, s, &upd, "a", true)
+	_, ok = mustAcquire(t, s, id1, "b", live)
+	require.True(t, ok)
+	mustRelease(t, s, id1, "b")
+	assert.Len(t, mustEvents(t, s, 0, 10), 1, "a refresh, a lease: no event")
+
+	// A refused write records nothing.
+	stale := upd
+	stale.Status = connect.StatusDisconnected
+	_, err := s.Update(t.Context(), &stale, "", false)
+	require.ErrorIs(t, err, connect.ErrVersionConflict)
+	assert.Len(t, mustEvents(t, s, 0, 10), 1, "a refused Update is no event")
+
+	// Health, then status.
+	failing := *saved
+	failing.Health, failing.FailingSince, failing.UpdatedAt = connect.HealthFailing, base, base.Add(2*time.Minute)
+	saved = mustUpdate(t, s, &failing, "", false)
+	dead := *saved
+	dead.Status, dead.LastError, dead.UpdatedAt = connect.StatusReauthorizationRequired, "invalid_grant", base.Add(3*time.Minute)
+	saved = mustUpdate(t, s, &dead, "", false)
+	evs = mustEvents(t, s, 0, 10)
+	require.Len(t, evs, 3)
+	assert.Equal(t, connect.EventFailing, evs[1].Kind(), "%+v", evs[1])
+	assert.Equal(t, connect.HealthOK, evs[1].OldHealth)
+	assert.Equal(t, connect.HealthFailing, evs[1].NewHealth)
+	assert.False(t, evs[1].Grant)
+	assert.Equal(t, connect.EventReauthorizationRequired, evs[2].Kind(), "%+v", evs[2])
+	assert.Equal(t, connect.StatusActive, evs[2].OldStatus)
+	assert.Equal(t, "invalid_grant", evs[2].Reason)
+	assert.Equal(t, saved.Version, evs[2].Version)
+	assertTime(t, "At", dead.UpdatedAt, evs[2].At)
+
+	// A new grant, under another account.
+	again := record(id1, "globex")
+	again.Version = saved.Version
+	mustPut(t, s, again)
+	mustPut(t, s, record(id2, "acme"))
+	evs = mustEvents(t, s, 0, 10)
+	require.Len(t, evs, 5)
+	assert.True(t, evs[3].Grant)
+	assert.Equal(t, "acme", evs[3].OldAccount)
+	assert.Equal(t, "globex", evs[3].Account)
+	assert.Equal(t, connect.EventAccountChanged, evs[3].Kind())
+	assert.Equal(t, id2, evs[4].ConnectionID)
+	for i := 1; i < len(evs); i++ {
+		assert.Greater(t, evs[i].Seq, evs[i-1].Seq, "in order")
+	}
+
+	// Paging.
+	page := mustEvents(t, s, 0, 2)
+	assert.Equal(t, evs[:2], page, "at most the limit")
+	assert.Equal(t, evs[2:], mustEvents(t, s, page[1].Seq, 10), "after a seq")
+	assert.Empty(t, mustEvents(t, s, evs[4].Seq, 10), "none after the last")
+}
+
+// checkEventCursor: one owner at a time holds a cursor's lease; only the
+// holder moves it; an expired lease is taken over, with the position.
+func checkEventCursor(t T, s connect.Store) {
+	ctx := t.Context()
+	pos, ok, err := s.TakeCursor(ctx, "events", "a", live)
+	require.NoError(t, err)
+	assert.True(t, ok, "a new cursor is free")
+	assert.Zero(t, pos)
+	pos, ok, err = s.TakeCursor(ctx, "events", "b", live)
+	require.NoError(t, err)
+	assert.False(t, ok, "held by a")
+	assert.Zero(t, pos)
+	assert.ErrorIs(t, s.MoveCursor(ctx, "events", "b", 9, live), connect.ErrCursorLost, "b does not hold it")
+	require.NoError(t, s.MoveCursor(ctx, "events", "a", 5, live))
+	pos, ok, err = s.TakeCursor(ctx, "events", "a", live)
+	require.NoError(t, err)
+	assert.True(t, ok, "a takes its own again")
+	assert.Equal(t, int64(5), pos)
+
+	_, ok, err = s.TakeCursor(ctx, "other", "b", live)
+	require.NoError(t, err)
+	assert.True(t, ok, "another cursor is another lease")
+
+	require.NoError(t, s.MoveCursor(ctx, "events", "a", 6, brief))
+	time.Sleep(lapse)
+	pos, ok, err = s.TakeCursor(ctx, "events", "b", live)
+	require.NoError(t, err)
+	assert.True(t, ok, "an expired lease is taken over")
+	assert.Equal(t, int64(6), pos, "with the position")
+	assert.ErrorIs(t, s.MoveCursor(ctx, "events", "a", 7, live), connect.ErrCursorLost, "a's lease is gone")
+}
+
+// checkConcurrentEvents: while connections change concurrently, a reader
+// that pages through the events, each page after the last seq it read,
+// sees every event exactly once: none is committed later with a seq
+// below one already read.
+func checkConcurrentEvents(t T, s connect.Store) {
+	const writers, changes = 4, 15
+	for w := range writers {
+		mustPut(t, s, record(fmt.Sprintf("urn:pleo:company:w%d", w), "acme"))
+	}
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		failed []string
+	)
+	for w := range writers {
+		wg.Go(func() {
+			id := fmt.Sprintf("urn:pleo:company:w%d", w)
+			for i := range changes {
+				rec, err := s.Get(t.Context(), id)
+				if err == nil {
+					rec.Health = []connect.Health{connect.HealthFailing, connect.HealthOK}[i%2]
+					_, err = s.Update(t.Context(), rec, "", false)
+				}
+				if err != nil {
+					mu.Lock()
+					failed = append(failed, err.Error())
+					mu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	seen := map[int64]int{}
+	var pos int64
+	read := func() int {
+		evs, err := s.Events(t.Context(), pos, 7)
+		if err != nil {
+			mu.Lock()
+			failed = append(failed, err.Error())
+			mu.Unlock()
+			return 0
+		}
+		for _, e := range evs {
+			seen[e.Seq]++
+			pos = e.Seq
+		}
+		return len(evs)
+	}
+	for finished := false; !finished; {
+		select {
+		case <-done:
+			finished = true
+		default:
+		}
+		read()
+	}
+	for read() > 0 {
+	}
+	require.Empty(t, failed)
+	all := mustEvents(t, s, 0, 10*writers*changes)
+	assert.Len(t, all, writers*(changes+1), "a Put and every change of each connection")
+	for _, e := range all {
+		assert.Equal(t, 1, seen[e.Seq], "event %d read once by the paging reader", e.Seq)
+	}
+	assert.Len(t, seen, len(all), "the reader read nothing else")
 }
 
 func checkUseFlow(t T, s connect.Store) {

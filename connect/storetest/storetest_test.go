@@ -220,6 +220,18 @@ var variants = []variant{
 		"due ignores the limit", "Due returns every due connection",
 		func() connect.Store { return newRefStore(dueIgnoresLimit) }, []string{"Due"},
 	},
+	{
+		"events on every update", "an Update that changes no status, health or account records an event",
+		func() connect.Store { return newRefStore(eventsOnEveryUpdate) }, []string{"Events"},
+	},
+	{
+		"events miss grants", "a Put records an event that does not say it stored a grant",
+		func() connect.Store { return newRefStore(eventsMissGrants) }, []string{"Events"},
+	},
+	{
+		"cursor ignores the lease", "TakeCursor gives a cursor another owner holds",
+		func() connect.Store { return newRefStore(cursorIgnoresLease) }, []string{"EventCursor"},
+	},
 }
 
 // Broken wrappers of a MemoryStore: each overrides one method.
@@ -432,10 +444,18 @@ func (s getWithoutReadAt) Get(ctx context.Context, id string) (*connect.Record, 
 // each bug is a line or two. Its clock is time.Now in whole
 // microseconds, as a SQL store's.
 type refStore struct {
-	bug   bug
-	mu    sync.Mutex
-	recs  map[string]*connect.Record
-	flows map[string]time.Time
+	bug     bug
+	mu      sync.Mutex
+	recs    map[string]*connect.Record
+	flows   map[string]time.Time
+	events  []connect.Event
+	cursors map[string]*refCursor
+}
+
+type refCursor struct {
+	pos   int64
+	owner string
+	until time.Time
 }
 
 type bug int
@@ -456,10 +476,13 @@ const (
 	dueIgnoresLease
 	dueUnordered
 	dueIgnoresLimit
+	eventsOnEveryUpdate
+	eventsMissGrants
+	cursorIgnoresLease
 )
 
 func newRefStore(b bug) *refStore {
-	return &refStore{bug: b, recs: map[string]*connect.Record{}, flows: map[string]time.Time{}}
+	return &refStore{bug: b, recs: map[string]*connect.Record{}, flows: map[string]time.Time{}, cursors: map[string]*refCursor{}}
 }
 
 func (*refStore) now() time.Time { return time.Now().Truncate(time.Microsecond) }
@@ -532,6 +555,10 @@ func (s *refStore) Put(_ context.Context, rec *connect.Record) (*connect.Record,
 	if s.bug == putStoresNoKeepAlive && rec.KeepAliveAt.IsZero() {
 		n.KeepAliveAt = time.Time{}
 	}
+	if !exists {
+		old = nil
+	}
+	s.record(old, n, s.bug != eventsMissGrants)
 	s.recs[rec.ID] = n
 	return copyRecord(n, s.now()), nil
 }
@@ -601,6 +628,7 @@ func (s *refStore) Update(_ context.Context, rec *connect.Record, owner string, 
 		n.Health, n.FailingSince, n.KeepAliveAt = r.Health, r.FailingSince, r.KeepAliveAt
 	}
 	s.defaults(n)
+	s.record(r, n, false)
 	s.recs[rec.ID] = n
 	return copyRecord(n, s.now()), nil
 }
@@ -639,6 +667,60 @@ func (s *refStore) Due(_ context.Context, limit int) ([]connect.Connection, erro
 		return out, nil
 	}
 	return out[:min(len(out), limit)], nil
+}
+
+func (s *refStore) record(old, n *connect.Record, grant bool) {
+	e := connect.Event{
+		Seq: int64(len(s.events)) + 1, ConnectionID: n.ID, Account: n.Account, NewStatus: n.Status, NewHealth: n.Health,
+		Grant: grant, Reason: n.LastError, Version: n.Version, At: n.UpdatedAt,
+	}
+	if old != nil {
+		if !grant && s.bug != eventsOnEveryUpdate && old.Status == n.Status && old.Health == n.Health && old.Account == n.Account {
+			return
+		}
+		e.OldAccount, e.OldStatus, e.OldHealth = old.Account, old.Status, old.Health
+	}
+	s.events = append(s.events, e)
+}
+
+func (s *refStore) Events(_ context.Context, after int64, limit int) ([]connect.Event, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []connect.Event
+	for _, e := range s.events {
+		if e.Seq > after && len(out) < limit {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+func (s *refStore) TakeCursor(_ context.Context, name, owner string, ttl time.Duration) (int64, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.cursors[name]
+	if c == nil {
+		c = &refCursor{}
+		s.cursors[name] = c
+	}
+	now := s.now()
+	if c.owner != "" && c.owner != owner && c.until.After(now) && s.bug != cursorIgnoresLease {
+		return c.pos, false, nil
+	}
+	c.owner, c.until = owner, now.Add(ttl)
+	return c.pos, true, nil
+}
+
+func (s *refStore) MoveCursor(_ context.Context, name, owner string, pos int64, ttl time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	c := s.cursors[name]
+	if c == nil || owner == "" || c.owner != owner || !c.until.After(now) {
+		return connect.ErrCursorLost
+	}
+	c.pos, c.until = pos, now.Add(ttl)
+	return nil
 }
 
 func (s *refStore) Release(_ context.Context, id, owner string) error {

@@ -31,6 +31,11 @@ const ConnectionColumns = `id, account, status, scopes, created_at, updated_at, 
 // by the store's time).
 const Columns = ConnectionColumns + `, tokens, version, lease_owner, lease_until, refresh_sent_at`
 
+// EventColumns are the columns of pleooauth_events, in the order
+// Driver.QueryEvents scans them.
+const EventColumns = `seq, connection_id, account, old_account, old_status, new_status, old_health, new_health,
+	grant_stored, reason, version, at`
+
 // ErrNoRows is what a Driver returns when a query that returns one row
 // returned none.
 var ErrNoRows = errors.New("no rows")
@@ -44,6 +49,11 @@ type Driver interface {
 	// QueryConnections runs query, which returns rows of
 	// ConnectionColumns.
 	QueryConnections(ctx context.Context, query string, args ...any) ([]connect.Connection, error)
+	// QueryEvents runs query, which returns rows of EventColumns.
+	QueryEvents(ctx context.Context, query string, args ...any) ([]connect.Event, error)
+	// QueryPos runs query, which returns at most one row of one integer,
+	// and returns it; ErrNoRows when there is none.
+	QueryPos(ctx context.Context, query string, args ...any) (int64, error)
 	// ExecCount runs a statement that returns no rows and returns how
 	// many rows it inserted, updated or deleted.
 	ExecCount(ctx context.Context, query string, args ...any) (int64, error)
@@ -184,7 +194,7 @@ func (s *Store) Put(ctx context.Context, rec *connect.Record) (*connect.Record, 
 	} else {
 		r, err = d.QueryRecord(ctx, `UPDATE pleooauth_connections SET
 				account = $2, status = $3, scopes = $4, updated_at = $5, token_expiry = $6, last_refresh_at = $7,
-				last_error = $8, tokens = $9, version = version + 1,
+				last_error = $8, tokens = $9, version = version + 1, grants = grants + 1,
 				health = $12, failing_since = $13, keepalive_at = COALESCE($14, `+d.Now("$11")+`),
 				lease_owner = '', lease_until = NULL, refresh_sent_at = NULL
 			WHERE id = $1 AND version = $10`+s.returning("$11"),
@@ -294,6 +304,55 @@ func (s *Store) Due(ctx context.Context, limit int) ([]connect.Connection, error
 		return nil, s.wrap(err)
 	}
 	return out, nil
+}
+
+// Events returns the events after the one with Seq after, in order.
+func (s *Store) Events(ctx context.Context, after int64, limit int) ([]connect.Event, error) {
+	out, err := s.Driver.QueryEvents(ctx, `SELECT `+EventColumns+` FROM pleooauth_events
+		WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	return out, nil
+}
+
+// TakeCursor takes the lease on the event cursor name for owner for ttl,
+// if it is free, expired or owner's, and returns its position.
+func (s *Store) TakeCursor(ctx context.Context, name, owner string, ttl time.Duration) (int64, bool, error) {
+	d := s.Driver
+	if _, err := d.ExecCount(ctx, `INSERT INTO pleooauth_cursors (name) VALUES ($1) ON CONFLICT (name) DO NOTHING`, name); err != nil {
+		return 0, false, s.wrap(err)
+	}
+	pos, err := d.QueryPos(ctx, `UPDATE pleooauth_cursors SET owner = $2, until = `+d.Plus(d.Now("$4"), "$3")+`
+		WHERE name = $1 AND (owner = '' OR owner = $2 OR until IS NULL OR until <= `+d.Now("$4")+`) RETURNING pos`,
+		name, owner, ttl.Microseconds(), d.NowArg())
+	if err == nil {
+		return pos, true, nil
+	}
+	if !errors.Is(err, ErrNoRows) {
+		return 0, false, s.wrap(err)
+	}
+	pos, err = d.QueryPos(ctx, `SELECT pos FROM pleooauth_cursors WHERE name = $1`, name)
+	if err != nil {
+		return 0, false, s.wrap(err)
+	}
+	return pos, false, nil
+}
+
+// MoveCursor sets the cursor's position and renews owner's lease, if owner
+// holds a live one.
+func (s *Store) MoveCursor(ctx context.Context, name, owner string, pos int64, ttl time.Duration) error {
+	d := s.Driver
+	n, err := d.ExecCount(ctx, `UPDATE pleooauth_cursors SET pos = $3, until = `+d.Plus(d.Now("$5"), "$4")+`
+		WHERE name = $1 AND owner = $2 AND owner <> '' AND until > `+d.Now("$5"),
+		name, owner, pos, ttl.Microseconds(), d.NowArg())
+	if err != nil {
+		return s.wrap(err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: %s", connect.ErrCursorLost, name)
+	}
+	return nil
 }
 
 // Release frees the lease if owner holds it.
