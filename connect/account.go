@@ -10,8 +10,10 @@ import (
 // AccountConnections is one of the partner's accounts' view of the
 // connections: it reaches only the connections that account made, so a
 // handler serving a customer cannot show, call or disconnect another
-// customer's company whatever ID a request names. [Handlers]' pages and the
-// example backend use it. Make one per request with [Manager.ForAccount].
+// customer's company whatever ID a request names. The example backend
+// uses it. Make one per request with [Manager.ForAccount]: it checks the
+// account when it is called, so do not keep what it returns (a Client,
+// say) beyond the request.
 type AccountConnections struct {
 	m       *Manager
 	account string
@@ -45,7 +47,10 @@ func (a *AccountConnections) List(ctx context.Context, q Query) iter.Seq2[Connec
 }
 
 // Client returns [Manager.Client] for the account's connection with that
-// ID, or an error matching [ErrNoConnection] for another account's.
+// ID, or an error matching [ErrNoConnection] for another account's. The
+// account is checked now, not on each request the client makes: use it
+// for the request at hand, since the company may be disconnected and
+// connected again by another account later.
 func (a *AccountConnections) Client(ctx context.Context, id string) (*http.Client, error) {
 	if _, err := a.Get(ctx, id); err != nil {
 		return nil, err
