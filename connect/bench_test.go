@@ -28,6 +28,8 @@ import (
 	"github.com/partnerkit/pleooauth/connect/pgstore"
 	"github.com/partnerkit/pleooauth/internal/pgtest"
 	"github.com/partnerkit/pleooauth/pleooauthtest"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"golang.org/x/oauth2"
 )
 
@@ -55,12 +57,12 @@ func newBenchFixture(b *testing.B, store connect.Store) *benchFixture {
 // reads the clock on every call (a cached Token) must not measure the fake
 // clock instead, whose Now (a mutex and a copy) costs far less than
 // time.Now, which reads two clocks (wall and monotonic).
-func newBenchFixtureRealClock(b *testing.B, store connect.Store) *benchFixture {
+func newBenchFixtureRealClock(b *testing.B, store connect.Store, opts ...connect.Option) *benchFixture {
 	b.Helper()
-	return newBenchFixtureOn(b, store, false)
+	return newBenchFixtureOn(b, store, false, opts...)
 }
 
-func newBenchFixtureOn(b *testing.B, store connect.Store, managerOnFakeClock bool) *benchFixture {
+func newBenchFixtureOn(b *testing.B, store connect.Store, managerOnFakeClock bool, more ...connect.Option) *benchFixture {
 	b.Helper()
 	reg := testRegistration("https://client.example/oauth/callback")
 	creds, err := pleooauth.NewCredentials(testClientID, testClientSecret)
@@ -80,7 +82,7 @@ func newBenchFixtureOn(b *testing.B, store connect.Store, managerOnFakeClock boo
 	if managerOnFakeClock {
 		opts = append(opts, connect.WithClock(clock.Now))
 	}
-	mgr, err := connect.NewManager(cfg, store, opts...)
+	mgr, err := connect.NewManager(cfg, store, append(opts, more...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -119,6 +121,36 @@ func BenchmarkTokenCached(b *testing.B) {
 		if _, err := f.mgr.Token(ctx, f.id); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkTokenCachedWithMeter is BenchmarkTokenCached with the Manager's
+// metrics going to an SDK MeterProvider, as in production: a cache hit is
+// counted, and must cost next to nothing. Baseline: BenchmarkTokenCached,
+// measured interleaved with it:
+//
+//	for i in $(seq 8); do go test -run '^$' -bench '^BenchmarkTokenCached(WithMeter)?$' -benchmem -count 1 ./connect; done
+func BenchmarkTokenCachedWithMeter(b *testing.B) {
+	reader := sdkmetric.NewManualReader()
+	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	b.Cleanup(func() { _ = provider.Shutdown(context.Background()) })
+	f := newBenchFixtureRealClock(b, connect.NewMemoryStore(), connect.WithMeterProvider(provider))
+	ctx := context.Background()
+	if _, err := f.mgr.Token(ctx, f.id); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := f.mgr.Token(ctx, f.id); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		b.Fatal(err)
+	}
+	if hits := lookupCount(rm, "hit"); hits < int64(b.N) {
+		b.Fatalf("%d cache hits counted, want at least %d", hits, b.N)
 	}
 }
 

@@ -121,6 +121,24 @@
 // data, a key ID in each value so that keys rotate). A store sees only
 // sealed bytes and the connection's metadata.
 //
+// # Telemetry
+//
+// A Manager reports to OpenTelemetry through [WithMeterProvider] and
+// [WithTracerProvider] (the global providers by default, which record
+// nothing until the program sets them), under the scope
+// "github.com/partnerkit/pleooauth/connect". Metrics:
+// pleooauth.connect.refreshes by outcome (ok, refused, unknown, not_sent,
+// error, unsaved) and pleooauth.connect.refresh.duration;
+// pleooauth.connect.lease.waits and pleooauth.connect.lease.wait.duration,
+// an instance waiting for another's refresh; and
+// pleooauth.connect.token.cache.lookups by result (hit, miss). Spans:
+// pleooauth.connect.refresh, pleooauth.connect.introspect,
+// pleooauth.connect.delete_installation (Disconnect) and
+// pleooauth.connect.api (a call through [Manager.Client]), each with the
+// connection's ID in pleo.connection.id (but Complete's introspection,
+// which learns it). No token, code, verifier or secret is ever recorded:
+// the errors on spans are this package's, which carry none.
+//
 // # Stores
 //
 // [NewMemoryStore] for tests and single-process backends; package

@@ -19,6 +19,8 @@ import (
 
 	"github.com/partnerkit/pleooauth"
 	"github.com/partnerkit/pleooauth/internal/pleoapi"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/oauth2"
 )
 
@@ -159,6 +161,7 @@ type managerOptions struct {
 	jitter       func(time.Duration) time.Duration // a random duration in [0, d)
 	onEvent      func(context.Context, Event) error
 	takeover     bool
+	tel          telemetry // WithMeterProvider, WithTracerProvider; instruments made by NewManager
 }
 
 // WithKeys sets the keys that seal tokens at rest (AES-GCM), each 16, 24
@@ -243,6 +246,20 @@ func WithAccountTakeover() Option {
 	return managerOption(func(o *managerOptions) { o.takeover = true })
 }
 
+// WithMeterProvider sets the provider of the Manager's metrics (the package
+// documentation's "Telemetry" section lists them): otel.GetMeterProvider()
+// by default, which records nothing until the program sets one.
+func WithMeterProvider(p metric.MeterProvider) Option {
+	return managerOption(func(o *managerOptions) { o.tel.meters = p })
+}
+
+// WithTracerProvider sets the provider of the Manager's spans (the package
+// documentation's "Telemetry" section lists them): otel.GetTracerProvider()
+// by default, which records nothing until the program sets one.
+func WithTracerProvider(p trace.TracerProvider) Option {
+	return managerOption(func(o *managerOptions) { o.tel.tracers = p })
+}
+
 // NewManager makes a Manager for the client cfg (from
 // [pleooauth.Registration.OAuth2Config]) over store.
 func NewManager(cfg *oauth2.Config, store Store, opts ...Option) (*Manager, error) {
@@ -277,6 +294,7 @@ func NewManager(cfg *oauth2.Config, store Store, opts ...Option) (*Manager, erro
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
 	}
+	o.tel.start(o.log)
 	name := make([]byte, 12)
 	_, _ = rand.Read(name)
 	return &Manager{managerOptions: o, cfg: cfg, store: store, keys: keys, owner: base64.RawURLEncoding.EncodeToString(name)}, nil
@@ -338,7 +356,7 @@ func (m *Manager) Complete(ctx context.Context, tok *oauth2.Token, account strin
 	if tok == nil || tok.AccessToken == "" {
 		return nil, errors.New("connect: Complete needs the token from the code exchange")
 	}
-	info, err := m.introspect(ctx, m.now().Add(m.reqTTL), tok.AccessToken, "access_token")
+	info, err := m.introspect(ctx, m.now().Add(m.reqTTL), "", tok.AccessToken, "access_token")
 	if err != nil {
 		return nil, err
 	}
@@ -497,7 +515,7 @@ func (m *Manager) disconnectOnce(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	status, err := m.deleteInstallation(ctx, tok.AccessToken)
+	status, err := m.deleteInstallation(ctx, id, tok.AccessToken)
 	switch {
 	case err != nil:
 		m.release(ctx, id)
@@ -576,7 +594,7 @@ func (m *Manager) ReportUnauthorized(ctx context.Context, id, accessToken string
 		return nil // newer tokens, or a refresh under way that Token settles
 	}
 	if m.cfg.ClientSecret != "" {
-		info, err := m.introspect(ctx, m.now().Add(m.reqTTL), tok.AccessToken, "access_token")
+		info, err := m.introspect(ctx, m.now().Add(m.reqTTL), id, tok.AccessToken, "access_token")
 		if err != nil {
 			return err
 		}
@@ -592,9 +610,9 @@ func (m *Manager) ReportUnauthorized(ctx context.Context, id, accessToken string
 	return err
 }
 
-// deleteInstallation calls DELETE /v1/installations/me with accessToken
-// and returns Pleo's status.
-func (m *Manager) deleteInstallation(ctx context.Context, accessToken string) (int, error) {
+// deleteInstallation calls DELETE /v1/installations/me with accessToken,
+// connection id's, and returns Pleo's status.
+func (m *Manager) deleteInstallation(ctx context.Context, id, accessToken string) (int, error) {
 	ctx, cancel := m.withDeadline(ctx, m.now().Add(m.reqTTL))
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, m.endpoints.APIBaseURL+pleoapi.InstallationsPath, nil)
@@ -602,7 +620,7 @@ func (m *Manager) deleteInstallation(ctx context.Context, accessToken string) (i
 		return 0, fmt.Errorf("connect: disconnect: %w", err)
 	}
 	req.Header.Set("Authorization", "Bearer "+accessToken)
-	resp, err := m.hc.Do(req)
+	resp, err := m.tel.do(m.hc, req, spanDeleteInstallation, id)
 	if err != nil {
 		return 0, fmt.Errorf("connect: disconnect: calling Pleo's installations API: %w", err)
 	}
@@ -618,10 +636,10 @@ type introspection struct {
 	Subject string `json:"urn:pleo:params:oauth:subject_urn"`
 }
 
-// introspect asks Pleo about a token (RFC 7662) by deadline, authenticating
-// with HTTP Basic as Pleo requires ("Only the client that obtained the
-// token may introspect it").
-func (m *Manager) introspect(ctx context.Context, deadline time.Time, token, hint string) (*introspection, error) {
+// introspect asks Pleo about connection id's token ("" before Pleo names
+// it) by deadline (RFC 7662), with HTTP Basic as Pleo requires ("Only the
+// client that obtained the token may introspect it").
+func (m *Manager) introspect(ctx context.Context, deadline time.Time, id, token, hint string) (*introspection, error) {
 	ctx, cancel := m.withDeadline(ctx, deadline)
 	defer cancel()
 	form := url.Values{"token": {token}, "token_type_hint": {hint}}
@@ -631,7 +649,7 @@ func (m *Manager) introspect(ctx context.Context, deadline time.Time, token, hin
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(url.QueryEscape(m.cfg.ClientID), url.QueryEscape(m.cfg.ClientSecret))
-	resp, err := m.hc.Do(req)
+	resp, err := m.tel.do(m.hc, req, spanIntrospect, id)
 	if err != nil {
 		return nil, fmt.Errorf("connect: introspection: %w", err)
 	}

@@ -44,13 +44,16 @@ const maxRounds = 16
 func (m *Manager) Token(ctx context.Context, id string) (*oauth2.Token, error) {
 	e := m.entry(id)
 	if tok := m.cached(e); tok != nil {
+		m.tel.hit()
 		return tok, nil
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if m.valid(e.tok) {
+		m.tel.hit()
 		return e.tok, nil
 	}
+	m.tel.miss()
 	if e.tok != nil && e.tok.RefreshToken != "" {
 		// The cached token is due: claim its refresh at the version it was
 		// cached from, with no read first. The claim fails, writing
@@ -167,7 +170,7 @@ func (m *Manager) settle(ctx context.Context, rec *Record, tok *oauth2.Token) (*
 		return nil, nil, m.fail(ctx, held, reasonOutcomeUnknown)
 	}
 	deadline := m.now().Add(m.reqTTL)
-	info, err := m.introspect(ctx, deadline, tok.RefreshToken, "refresh_token")
+	info, err := m.introspect(ctx, deadline, rec.ID, tok.RefreshToken, "refresh_token")
 	if err != nil {
 		m.failed(held)
 		m.note(ctx, held)
@@ -216,7 +219,9 @@ func (m *Manager) waitFor(ctx context.Context, rec, now *Record) error {
 // send sends the refresh that claimed (this instance's lease, its marker
 // written) stands for, unless deadline has passed, and saves what came of
 // it.
-func (m *Manager) send(ctx context.Context, claimed *Record, tok *oauth2.Token, deadline time.Time, forced bool) (*oauth2.Token, *Record, error) {
+func (m *Manager) send(ctx context.Context, claimed *Record, tok *oauth2.Token, deadline time.Time, forced bool) (_ *oauth2.Token, _ *Record, err error) {
+	ctx, run := m.tel.startRefresh(ctx, claimed.ID)
+	defer run.end(&err)
 	// Work that must finish once started (saving rotated tokens) does not
 	// stop when the caller gives up.
 	bg := context.WithoutCancel(ctx)
@@ -230,6 +235,7 @@ func (m *Manager) send(ctx context.Context, claimed *Record, tok *oauth2.Token, 
 		return nil, nil, fmt.Errorf("connect: connection %s: the store took longer than the refresh timeout to record the refresh; nothing was sent", rec.ID)
 	}
 	newTok, outcome, err := m.sendRefresh(bg, tok.RefreshToken, deadline)
+	run.sent(outcome)
 	switch outcome {
 	case refreshed:
 		if newTok.RefreshToken == "" {
@@ -319,6 +325,7 @@ func statusError(rec *Record) error {
 // the store's clock: the time left at held.ReadAt, counted on this
 // instance's), or ctx ends. It returns errAgain, or ctx's error.
 func (m *Manager) waitForLease(ctx context.Context, held *Record) error {
+	defer m.tel.waited(ctx, time.Now())
 	left := held.LeaseUntil.Sub(held.ReadAt)
 	start := m.now()
 	pause := 5 * time.Millisecond
@@ -462,7 +469,7 @@ func (m *Manager) saveRotated(ctx context.Context, rec *Record, spent []byte, to
 // longer takes it. Nothing else holds these tokens, so no lease is needed.
 func (m *Manager) revokeUnstored(ctx context.Context, id string, tok *oauth2.Token) {
 	for r := m.retrier(); ; {
-		status, err := m.deleteInstallation(ctx, tok.AccessToken)
+		status, err := m.deleteInstallation(ctx, id, tok.AccessToken)
 		revoked := err == nil && status/100 == 2
 		if err == nil && status == http.StatusUnauthorized && tok.RefreshToken != "" {
 			fresh, outcome, _ := m.sendRefresh(ctx, tok.RefreshToken, m.now().Add(m.reqTTL))

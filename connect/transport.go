@@ -17,20 +17,22 @@ type apiTransport struct {
 	base http.RoundTripper
 }
 
-func (t *apiTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	tok, err := t.m.Token(t.ctx, t.id)
+func (t *apiTransport) RoundTrip(r *http.Request) (resp *http.Response, err error) {
+	ctx, r, span := t.m.tel.startCall(t.ctx, r, t.id)
+	defer func() { endSpan(span, resp, err) }()
+	tok, err := t.m.Token(ctx, t.id)
 	if err != nil {
 		closeBody(r)
 		return nil, err
 	}
-	resp, err := t.base.RoundTrip(withToken(r, tok))
+	resp, err = t.base.RoundTrip(withToken(r, tok))
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
-	if err := t.m.ReportUnauthorized(t.ctx, t.id, tok.AccessToken); err != nil {
+	if err := t.m.ReportUnauthorized(ctx, t.id, tok.AccessToken); err != nil {
 		return resp, nil
 	}
-	fresh, err := t.m.Token(t.ctx, t.id)
+	fresh, err := t.m.Token(ctx, t.id)
 	if err != nil || fresh.AccessToken == tok.AccessToken {
 		return resp, nil
 	}
