@@ -36,6 +36,13 @@ const (
 	HealthFailing Health = "failing"
 )
 
+// StatusCount is how many connections have a status and health.
+type StatusCount struct {
+	Status Status
+	Health Health
+	N      int64
+}
+
 // Connection is one Pleo company's (or organisation's) grant to the
 // partner's client: one per company, whichever of the partner's customers
 // connected it. It holds what operators need and never a token.
@@ -231,6 +238,11 @@ type Store interface {
 	// lease for ttl, if owner holds a live lease on it; otherwise it
 	// changes nothing and returns an error matching [ErrCursorLost].
 	MoveCursor(ctx context.Context, name, owner string, pos int64, ttl time.Duration) error
+
+	// Count returns how many connections there are of each status and
+	// health (pairs with none left out). The Manager's telemetry reads it
+	// when metrics are collected.
+	Count(ctx context.Context) ([]StatusCount, error)
 
 	// UseFlow records that the authorization flow with this ID (a sealed
 	// flow value's nonce) has been finished, and remembers it for ttl on

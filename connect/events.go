@@ -160,6 +160,7 @@ func (m *Manager) handle(ctx context.Context, e Event, pos int64) error {
 	for {
 		err := m.onEvent(ctx, e)
 		if err == nil {
+			m.tel.delivered(ctx, m.now().Sub(e.At))
 			return nil
 		}
 		m.log.WarnContext(ctx, "connect: the event handler failed; retrying", "connection", e.ConnectionID, "seq", e.Seq, "error", err)

@@ -295,6 +295,7 @@ func NewManager(cfg *oauth2.Config, store Store, opts ...Option) (*Manager, erro
 		o.log = slog.New(slog.DiscardHandler)
 	}
 	o.tel.start(o.log)
+	o.tel.observeConnections(store, o.log)
 	name := make([]byte, 12)
 	_, _ = rand.Read(name)
 	return &Manager{managerOptions: o, cfg: cfg, store: store, keys: keys, owner: base64.RawURLEncoding.EncodeToString(name)}, nil

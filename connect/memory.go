@@ -133,6 +133,26 @@ func (m *MemoryStore) record(old, n *Record, grant bool) {
 	m.events = append(m.events, e)
 }
 
+// Count returns how many connections there are of each status and
+// health.
+func (m *MemoryStore) Count(context.Context) ([]StatusCount, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := map[StatusCount]int64{}
+	for _, r := range m.recs {
+		n[StatusCount{Status: r.Status, Health: r.Health}]++
+	}
+	out := make([]StatusCount, 0, len(n))
+	for k, v := range n {
+		k.N = v
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(a, b StatusCount) int {
+		return cmp.Or(strings.Compare(string(a.Status), string(b.Status)), strings.Compare(string(a.Health), string(b.Health)))
+	})
+	return out, nil
+}
+
 // Events returns the events after the one with Seq after, in order.
 func (m *MemoryStore) Events(_ context.Context, after int64, limit int) ([]Event, error) {
 	m.mu.Lock()

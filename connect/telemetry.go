@@ -3,6 +3,7 @@ package connect
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -29,6 +30,8 @@ const (
 	metricLeaseWaits        = "pleooauth.connect.lease.waits"
 	metricLeaseWaitDuration = "pleooauth.connect.lease.wait.duration"
 	metricCacheLookups      = "pleooauth.connect.token.cache.lookups"
+	metricConnections       = "pleooauth.connect.connections"
+	metricEventLag          = "pleooauth.connect.event.delivery.lag"
 )
 
 // The Manager's spans.
@@ -47,6 +50,9 @@ const (
 	attrOutcome = attribute.Key("outcome")
 	// attrResult says whether a cache lookup was a hit or a miss.
 	attrResult = attribute.Key("result")
+	// attrStatus and attrHealth are a connection's.
+	attrStatus = attribute.Key("status")
+	attrHealth = attribute.Key("health")
 )
 
 // telemetry is a Manager's metrics and spans: the providers its options
@@ -64,6 +70,43 @@ type telemetry struct {
 	waits           metric.Int64Counter
 	waitDuration    metric.Float64Histogram
 	lookups         *lookups
+	eventLag        metric.Float64Histogram
+}
+
+// countTimeout bounds the store's count when metrics are collected.
+const countTimeout = 5 * time.Second
+
+// observeConnections reports, whenever metrics are collected, how many
+// connections the store holds of each status and health (Store.Count):
+// every instance reports the store's totals, so sum over none of them.
+func (t *telemetry) observeConnections(store Store, log *slog.Logger) {
+	meter := t.meters.Meter(instrumentationScope)
+	gauge, err := meter.Int64ObservableGauge(metricConnections, metric.WithUnit("{connection}"),
+		metric.WithDescription("Connections in the store, by status and health: the store's totals, the same from every instance."),
+	)
+	if err == nil {
+		_, err = meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+			ctx, cancel := context.WithTimeout(ctx, countTimeout)
+			defer cancel()
+			counts, err := store.Count(ctx)
+			if err != nil {
+				return fmt.Errorf("connect: counting connections: %w", err)
+			}
+			for _, c := range counts {
+				o.ObserveInt64(gauge, c.N, metric.WithAttributes(attrStatus.String(string(c.Status)), attrHealth.String(string(c.Health))))
+			}
+			return nil
+		}, gauge)
+	}
+	if err != nil {
+		log.WarnContext(context.Background(), "connect: telemetry: no connections gauge", "error", err)
+	}
+}
+
+// delivered records how long after its change an event reached the
+// handler.
+func (t *telemetry) delivered(ctx context.Context, lag time.Duration) {
+	t.eventLag.Record(ctx, max(lag, 0).Seconds())
 }
 
 // lookups counts Manager.Token's lookups in the in-process cache, read by
@@ -109,6 +152,12 @@ func (t *telemetry) start(log *slog.Logger) {
 		buckets,
 	); err != nil {
 		t.waitDuration, errs = noop.Float64Histogram{}, append(errs, err)
+	}
+	if t.eventLag, err = meter.Float64Histogram(metricEventLag, metric.WithUnit("s"),
+		metric.WithDescription("How long after a connection's change its event reached the handler of WithEventHandler."),
+		metric.WithExplicitBucketBoundaries(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
+	); err != nil {
+		t.eventLag, errs = noop.Float64Histogram{}, append(errs, err)
 	}
 	c := &lookups{}
 	t.lookups = c

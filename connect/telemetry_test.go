@@ -554,3 +554,51 @@ func TestTelemetryRecordsNoSecret(t *testing.T) {
 	basic := base64.StdEncoding.EncodeToString([]byte(testClientID + ":" + testClientSecret))
 	assert.NotContains(t, recorded, basic, "the client's Basic credentials")
 }
+
+// TestTelemetryGaugesConnectionsAndEventLag: the connections gauge gives
+// the store's count by status and health whenever metrics are collected,
+// and each event the handler takes records how long after its change it
+// came.
+func TestTelemetryGaugesConnectionsAndEventLag(t *testing.T) {
+	t.Parallel()
+	tel := newTelemetry(t)
+	f := newFlowFixture(t, redirect)
+	store := connect.NewMemoryStore()
+	h := &handled{}
+	m := f.manager(t, store, append(tel.opts, connect.WithEventHandler(h.handle))...)
+	f.connect(t, m, "acme", company1)
+	f.connect(t, m, "acme", company2)
+	f.connect(t, m, "globex", company3)
+	require.NoError(t, m.Disconnect(t.Context(), company2))
+	rec, err := store.Get(t.Context(), company3)
+	require.NoError(t, err)
+	rec.Health, rec.FailingSince = connect.HealthFailing, rec.ReadAt
+	_, err = store.Update(t.Context(), rec, "", false)
+	require.NoError(t, err)
+
+	gauge, ok := tel.metrics(t)["pleooauth.connect.connections"]
+	require.True(t, ok, "no connections gauge")
+	assert.Equal(t, "{connection}", gauge.Unit)
+	points, ok := gauge.Data.(metricdata.Gauge[int64])
+	require.True(t, ok, "a gauge of int64")
+	got := map[string]int64{}
+	for _, dp := range points.DataPoints {
+		status, _ := dp.Attributes.Value("status")
+		health, _ := dp.Attributes.Value("health")
+		got[status.AsString()+"/"+health.AsString()] = dp.Value
+	}
+	assert.Equal(t, map[string]int64{"active/ok": 1, "active/failing": 1, "disconnected/ok": 1}, got)
+
+	f.clock.Advance(3 * time.Second)
+	require.NoError(t, connect.DeliverOnce(t.Context(), m))
+	lag, ok := tel.metrics(t)["pleooauth.connect.event.delivery.lag"]
+	require.True(t, ok, "no delivery lag")
+	hist, ok := lag.Data.(metricdata.Histogram[float64])
+	require.True(t, ok)
+	require.Len(t, hist.DataPoints, 1)
+	assert.Equal(t, uint64(len(h.evs)), hist.DataPoints[0].Count, "one lag per event delivered")
+	assert.Equal(t, 5, len(h.evs))
+	least, ok := hist.DataPoints[0].Min.Value()
+	require.True(t, ok)
+	assert.GreaterOrEqual(t, least, 3.0, "the lag is the time since the change, on the Manager's clock")
+}

@@ -76,3 +76,9 @@ func (s *Store) TakeCursor(ctx context.Context, name, owner string, ttl time.Dur
 func (s *Store) MoveCursor(ctx context.Context, name, owner string, pos int64, ttl time.Duration) error {
 	return s.sqlStore.MoveCursor(ctx, name, owner, pos, ttl)
 }
+
+// Count returns how many connections there are of each status and
+// health.
+func (s *Store) Count(ctx context.Context) ([]connect.StatusCount, error) {
+	return s.sqlStore.Count(ctx)
+}

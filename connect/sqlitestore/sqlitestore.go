@@ -196,6 +196,23 @@ func (d driver) QueryEvents(ctx context.Context, query string, args ...any) ([]c
 	return out, rows.Err()
 }
 
+func (d driver) QueryCounts(ctx context.Context, query string, args ...any) ([]connect.StatusCount, error) {
+	rows, err := d.q.QueryContext(ctx, numbered(query), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []connect.StatusCount
+	for rows.Next() {
+		var c connect.StatusCount
+		if err := rows.Scan(&c.Status, &c.Health, &c.N); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
 func (d driver) QueryPos(ctx context.Context, query string, args ...any) (pos int64, err error) {
 	err = d.q.QueryRowContext(ctx, numbered(query), args...).Scan(&pos)
 	if errors.Is(err, sql.ErrNoRows) {

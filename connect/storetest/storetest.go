@@ -105,6 +105,7 @@ var checks = []check{
 	{"ListPageSize", checkListPageSize},
 	{"Due", checkDue},
 	{"DueDefaults", checkDueDefaults},
+	{"Count", checkCount},
 	{"Events", checkEvents},
 	{"EventCursor", checkEventCursor},
 	{"EventsReadWhileWrittenMissNone", checkConcurrentEvents},
@@ -1031,6 +1032,35 @@ func checkDueDefaults(t T, s connect.Store) {
 	saved := mustUpdate(t, s, &upd, "", false)
 	assert.Equal(t, connect.HealthOK, saved.Health, "Update without Health")
 	assert.False(t, saved.KeepAliveAt.IsZero(), "Update without KeepAliveAt stores the store's time")
+}
+
+// checkCount: Count gives how many connections have each status and
+// health, and no pair that none has.
+func checkCount(t T, s connect.Store) {
+	counts, err := s.Count(t.Context())
+	require.NoError(t, err)
+	assert.Empty(t, counts, "an empty store")
+	for i := range 7 {
+		rec := record(fmt.Sprintf("urn:pleo:company:%d", i), "acme")
+		switch {
+		case i < 3:
+		case i < 5:
+			rec.Health, rec.FailingSince = connect.HealthFailing, base
+		case i < 6:
+			rec.Status = connect.StatusReauthorizationRequired
+		default:
+			rec.Status = connect.StatusDisconnected
+		}
+		mustPut(t, s, rec)
+	}
+	counts, err = s.Count(t.Context())
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []connect.StatusCount{
+		{Status: connect.StatusActive, Health: connect.HealthOK, N: 3},
+		{Status: connect.StatusActive, Health: connect.HealthFailing, N: 2},
+		{Status: connect.StatusReauthorizationRequired, Health: connect.HealthOK, N: 1},
+		{Status: connect.StatusDisconnected, Health: connect.HealthOK, N: 1},
+	}, counts)
 }
 
 func mustEvents(t T, s connect.Store, after int64, limit int) []connect.Event {

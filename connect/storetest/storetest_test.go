@@ -229,6 +229,10 @@ var variants = []variant{
 		func() connect.Store { return newRefStore(eventsMissGrants) }, []string{"Events"},
 	},
 	{
+		"count ignores the health", "Count counts failing connections as healthy",
+		func() connect.Store { return newRefStore(countIgnoresHealth) }, []string{"Count"},
+	},
+	{
 		"cursor ignores the lease", "TakeCursor gives a cursor another owner holds",
 		func() connect.Store { return newRefStore(cursorIgnoresLease) }, []string{"EventCursor"},
 	},
@@ -479,6 +483,7 @@ const (
 	eventsOnEveryUpdate
 	eventsMissGrants
 	cursorIgnoresLease
+	countIgnoresHealth
 )
 
 func newRefStore(b bug) *refStore {
@@ -681,6 +686,25 @@ func (s *refStore) record(old, n *connect.Record, grant bool) {
 		e.OldAccount, e.OldStatus, e.OldHealth = old.Account, old.Status, old.Health
 	}
 	s.events = append(s.events, e)
+}
+
+func (s *refStore) Count(context.Context) ([]connect.StatusCount, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := map[connect.StatusCount]int64{}
+	for _, r := range s.recs {
+		k := connect.StatusCount{Status: r.Status, Health: r.Health}
+		if s.bug == countIgnoresHealth {
+			k.Health = connect.HealthOK
+		}
+		n[k]++
+	}
+	var out []connect.StatusCount
+	for k, v := range n {
+		k.N = v
+		out = append(out, k)
+	}
+	return out, nil
 }
 
 func (s *refStore) Events(_ context.Context, after int64, limit int) ([]connect.Event, error) {

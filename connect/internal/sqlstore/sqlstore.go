@@ -51,6 +51,9 @@ type Driver interface {
 	QueryConnections(ctx context.Context, query string, args ...any) ([]connect.Connection, error)
 	// QueryEvents runs query, which returns rows of EventColumns.
 	QueryEvents(ctx context.Context, query string, args ...any) ([]connect.Event, error)
+	// QueryCounts runs query, which returns rows of status, health and a
+	// count.
+	QueryCounts(ctx context.Context, query string, args ...any) ([]connect.StatusCount, error)
 	// QueryPos runs query, which returns at most one row of one integer,
 	// and returns it; ErrNoRows when there is none.
 	QueryPos(ctx context.Context, query string, args ...any) (int64, error)
@@ -300,6 +303,17 @@ func DueStatement(d Driver) string {
 // earliest first.
 func (s *Store) Due(ctx context.Context, limit int) ([]connect.Connection, error) {
 	out, err := s.Driver.QueryConnections(ctx, DueStatement(s.Driver), s.Driver.NowArg(), limit)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	return out, nil
+}
+
+// Count returns how many connections there are of each status and
+// health.
+func (s *Store) Count(ctx context.Context) ([]connect.StatusCount, error) {
+	out, err := s.Driver.QueryCounts(ctx, `SELECT status, health, COUNT(*) FROM pleooauth_connections
+		GROUP BY status, health ORDER BY status, health`)
 	if err != nil {
 		return nil, s.wrap(err)
 	}
