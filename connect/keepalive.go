@@ -75,12 +75,14 @@ func (m *Manager) succeeded(rec *Record) {
 }
 
 // failed records on rec, about to be saved, that a refresh attempt failed
-// without Pleo refusing the grant, at the store's time rec was read at:
+// without Pleo refusing the grant, at the store's time rec was read at
+// (and dates the change on the Manager's clock, as every write does):
 // the next attempt waits as long as the connection has been failing
 // (between minBackoff and maxBackoff, less up to a fifth), and not before
 // an unsettled refresh's quarantine ends; after failingAfter the
 // connection is HealthFailing.
 func (m *Manager) failed(rec *Record) {
+	rec.UpdatedAt = m.now() // the record changes: its event is dated now
 	now := rec.ReadAt
 	if rec.FailingSince.IsZero() || rec.FailingSince.After(now) {
 		rec.FailingSince = now

@@ -171,6 +171,16 @@ func TestKeepAliveBacksOffAndReportsFailing(t *testing.T) {
 	assert.Empty(t, c.LastError)
 	_, reuses := refreshes(f)
 	assert.Zero(t, reuses)
+
+	// And both changes are events: failing after three days, recovered.
+	evs, err := m.Events(t.Context(), 0)
+	require.NoError(t, err)
+	var kinds []string
+	for _, e := range evs {
+		kinds = append(kinds, e.Kind())
+	}
+	assert.Equal(t, []string{connect.EventConnected, connect.EventFailing, connect.EventRecovered}, kinds)
+	assert.False(t, evs[1].At.Before(start.Add(72*time.Hour)), "failing announced after three days: %v", evs[1].At.Sub(start))
 }
 
 // TestRunStopsAndLeavesNoLease: Run refreshes what is due and delivers
