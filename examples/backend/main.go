@@ -2,9 +2,10 @@
 // partner app whose customers each connect their own Pleo company. It
 // serves the Initiation URI (/pleo/connect), the redirect URI
 // (/oauth/callback), the Settings URI (/pleo/settings), a page per
-// connection that calls Pleo's API, and disconnecting. Its handler is
-// package internal/exampleapp, which 'pleo-oauth demo' runs too; a partner
-// starting from this example copies both.
+// connection that shows its health and last events and calls Pleo's API,
+// and disconnecting. Its handler is package internal/exampleapp, which
+// 'pleo-oauth demo' runs too; a partner starting from this example copies
+// both.
 //
 // Connections are kept in a SQLite file in the working directory
 // (pleo-connections.db, created on first run; -db names another), or in PostgreSQL when

@@ -1,15 +1,18 @@
 // Package exampleapp is the example integration backend: a partner's web app
 // whose customers each connect their own Pleo company. It serves the pages
 // a partner's backend serves for Pleo (the Initiation URI, the redirect
-// URI, the Settings URI), a page per connection that calls Pleo's API with
-// that connection's token, and disconnecting. Every instance over the same
-// store and keys serves every customer. examples/backend runs it as a
-// server and 'pleo-oauth demo' runs two instances of it in process; it is
-// internal so that the command does not import an example. A partner
-// starting from the example copies examples/backend and this package.
+// URI, the Settings URI), a page per connection that shows its health and
+// last events and calls Pleo's API with that connection's token, a banner
+// on a connection that needs attention, and disconnecting. Every instance
+// over the same store and keys serves every customer. examples/backend
+// runs it as a server and 'pleo-oauth demo' runs two instances of it in
+// process; it is internal so that the command does not import an example.
+// A partner starting from the example copies examples/backend and this
+// package.
 package exampleapp
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -20,7 +23,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/partnerkit/pleooauth/connect"
 )
@@ -238,9 +243,6 @@ func (a *App) connection(w http.ResponseWriter, r *http.Request) {
 		list, err := a.employees(r, conns, c.ID)
 		switch {
 		case errors.Is(err, connect.ErrReauthorizationRequired), errors.Is(err, connect.ErrDisconnected):
-			if fresh, gerr := conns.Get(r.Context(), c.ID); gerr == nil {
-				p.Connection = fresh
-			}
 			p.Reconnect = true
 		case err != nil:
 			a.log.ErrorContext(r.Context(), "exampleapp: calling Pleo's API", "account", c.Account, "connection", c.ID, "err", err)
@@ -248,9 +250,67 @@ func (a *App) connection(w http.ResponseWriter, r *http.Request) {
 		default:
 			p.Employees = list
 		}
+		// The call may have refreshed the tokens, or failed to, and so
+		// changed the connection's status or health: show it as it is now.
+		if fresh, err := conns.Get(r.Context(), c.ID); err == nil {
+			p.Connection = fresh
+		} else {
+			a.log.WarnContext(r.Context(), "exampleapp: reading the connection again", "account", c.Account, "connection", c.ID, "err", err)
+		}
 	}
 	p.Reconnect = p.Reconnect || p.Connection.Status != connect.StatusActive
+	a.history(r.Context(), &p)
 	render(w, http.StatusOK, p)
+}
+
+// recentEvents is how many of a connection's events its page shows.
+const recentEvents = 10
+
+// history puts the last events of p's connection on p, newest first, or
+// a generic sentence if they could not be read.
+func (a *App) history(ctx context.Context, p *page) {
+	c := p.Connection
+	evs, err := a.events(ctx, c.Account, c.ID)
+	if err != nil {
+		a.log.ErrorContext(ctx, "exampleapp: reading the events", "account", c.Account, "connection", c.ID, "err", err)
+		p.EventsError = "The connection's history could not be read."
+		return
+	}
+	p.Events = evs
+}
+
+// events returns the last recentEvents events of the connection id, newest
+// first: those recorded while it was account's, so that a company that an
+// earlier customer disconnected and this one connected shows none of the
+// earlier customer's history. The caller has checked that the connection
+// is account's (Manager.ForAccount).
+//
+// It reads the whole log from its start on every call, which is fine for
+// an example's few events and not for a real backend: there, keep the
+// events WithEventHandler delivers in a table of your own, indexed by
+// connection, and read a connection's last few from it.
+func (a *App) events(ctx context.Context, account, id string) ([]connect.Event, error) {
+	var last []connect.Event
+	for after := int64(0); ; {
+		page, err := a.cfg.Manager.Events(ctx, after)
+		if err != nil {
+			return nil, err
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, e := range page {
+			if e.ConnectionID != id || e.Account != account {
+				continue
+			}
+			if last = append(last, e); len(last) > recentEvents {
+				last = last[1:]
+			}
+		}
+		after = page[len(page)-1].Seq
+	}
+	slices.Reverse(last)
+	return last, nil
 }
 
 func (a *App) employeesJSON(w http.ResponseWriter, r *http.Request) {
@@ -280,7 +340,9 @@ func (a *App) disconnect(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := conns.Disconnect(r.Context(), c.ID); err != nil {
 		a.log.ErrorContext(r.Context(), "exampleapp: disconnecting", "account", c.Account, "connection", c.ID, "err", err)
-		render(w, http.StatusBadGateway, page{Title: "Pleo connection", Account: c.Account, Connection: c, Error: "Disconnecting failed; try again."})
+		p := page{Title: "Pleo connection", Account: c.Account, Connection: c, Error: "Disconnecting failed; try again."}
+		a.history(r.Context(), &p)
+		render(w, http.StatusBadGateway, p)
 		return
 	}
 	http.Redirect(w, r, HomePath, http.StatusSeeOther)
@@ -311,17 +373,61 @@ type page struct {
 	Connection  *connect.Connection
 	Employees   []Employee
 	Reconnect   bool
+	Events      []connect.Event // the connection's last events, newest first
+	EventsError string          // why they are not shown
+}
+
+// attention is what the customer is told about a connection that needs it,
+// or "": a broken one (Pleo refused its grant) must be connected again; a
+// failing one (refreshes have failed for a while without Pleo refusing the
+// grant) is retried on its own. Generic sentences only: what went wrong
+// inside is for the log.
+func attention(c connect.Connection) string {
+	switch {
+	case c.Status == connect.StatusReauthorizationRequired:
+		return "Pleo no longer accepts this connection, so nothing can be read from this company. Reconnect Pleo to resume."
+	case c.Status == connect.StatusActive && c.Health == connect.HealthFailing:
+		return "Pleo has not been reachable for this connection since " + when(c.FailingSince) +
+			". It is retried automatically and resumes on its own once Pleo answers; you do not need to do anything."
+	}
+	return ""
+}
+
+// when shows a time on a page, in UTC.
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 MST")
+}
+
+// kind names an event for the customer whose connection it is. A company
+// that moved to this customer's account from another's (connected here
+// after the other disconnected it, or taken over under
+// connect.WithAccountTakeover) was connected, for this customer: who had
+// it before is not theirs to know.
+func kind(e connect.Event) string {
+	if k := e.Kind(); k != connect.EventAccountChanged {
+		return k
+	}
+	return connect.EventConnected
 }
 
 var tmpl = template.Must(template.New("page").Funcs(template.FuncMap{
-	"path": func(id string) string { return ConnectionsPath + url.PathEscape(id) },
-	"join": func(s []string) string { return strings.Join(s, " ") },
+	"path":      func(id string) string { return ConnectionsPath + url.PathEscape(id) },
+	"join":      func(s []string) string { return strings.Join(s, " ") },
+	"attention": attention,
+	"when":      when,
+	"kind":      kind,
 }).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.Title}} · Example Client</title>
-<style>body{font-family:system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem}
-table{border-collapse:collapse}td,th{padding:.25rem .75rem;text-align:left;border-bottom:1px solid #ddd}
-.error{color:#a00}.note{color:#666;font-size:.9rem}</style></head>
+<style>body{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem}
+table{border-collapse:collapse}td,th{padding:.25rem .75rem;text-align:left;vertical-align:top;border-bottom:1px solid #ddd}th{white-space:nowrap}
+.error{color:#a00}.note{color:#666;font-size:.9rem}
+.banner{border:1px solid #b45309;border-left-width:.4rem;background:#fff7ed;color:#7c2d12;padding:.5rem 1rem;margin:1rem 0}
+.attention{color:#9a3412;font-size:.9rem;margin:.25rem 0}</style></head>
 <body><h1>{{.Title}}</h1>
+{{with .Connection}}{{with attention .}}<p class="banner" role="alert">{{.}}</p>{{end}}{{end}}
 {{with .Error}}<p class="error" role="alert">{{.}}</p>{{end}}
 {{if not .Account}}
 <form method="post" action="` + SignInPath + `">
@@ -332,15 +438,21 @@ table{border-collapse:collapse}td,th{padding:.25rem .75rem;text-align:left;borde
 <p>Signed in as <strong>{{.Account}}</strong>.</p>
 {{with .Connection}}
 <table><tr><th scope="row">Company</th><td>{{.ID}}</td></tr>
-<tr><th scope="row">Status</th><td>{{.Status}}{{with .LastError}} ({{.}}){{end}}</td></tr>
+<tr><th scope="row">Status</th><td>{{.Status}}</td></tr>
+<tr><th scope="row">Health</th><td>{{if eq .Health "failing"}}failing since {{when .FailingSince}}{{else}}ok{{end}}</td></tr>
+<tr><th scope="row">Last error</th><td>{{with .LastError}}{{.}}{{else}}none{{end}}</td></tr>
 <tr><th scope="row">Scopes</th><td>{{join .Scopes}}</td></tr>
-<tr><th scope="row">Last refresh</th><td>{{if .LastRefreshAt.IsZero}}never{{else}}{{.LastRefreshAt.Format "2006-01-02 15:04:05 MST"}}{{end}}</td></tr></table>
+<tr><th scope="row">Last refresh</th><td>{{when .LastRefreshAt}}</td></tr>
+<tr><th scope="row">Next keep-alive</th><td>{{if and (eq .Status "active") (not .KeepAliveAt.IsZero)}}{{when .KeepAliveAt}}{{else}}none{{end}}</td></tr></table>
 {{end}}
 {{if .Employees}}<h2>Employees</h2><ul>{{range .Employees}}<li>{{.FirstName}} {{.LastName}} &lt;{{.Email}}&gt;</li>{{end}}</ul>{{end}}
 {{if .Reconnect}}<form method="get" action="` + ConnectPath + `"><button type="submit">Reconnect Pleo</button></form>{{end}}
 {{with .Connection}}{{if eq .Status "active"}}<form method="post" action="{{path .ID}}/disconnect"><button type="submit">Disconnect</button></form>{{end}}{{end}}
-{{if .Connections}}<table><tr><th scope="col">Company</th><th scope="col">Status</th></tr>
-{{range .Connections}}<tr><td><a href="{{path .ID}}">{{.ID}}</a></td><td>{{.Status}}</td></tr>{{end}}</table>{{end}}
+{{if .Connection}}<h2 id="events">Last events</h2>
+{{with .EventsError}}<p class="error">{{.}}</p>{{else}}{{if .Events}}<table><tr><th scope="col">Event</th><th scope="col">When</th><th scope="col">Reason</th></tr>
+{{range .Events}}<tr><td>{{kind .}}</td><td>{{when .At}}</td><td>{{.Reason}}</td></tr>{{end}}</table>{{else}}<p class="note">None yet.</p>{{end}}{{end}}{{end}}
+{{if .Connections}}<table><tr><th scope="col">Company</th><th scope="col">Status</th><th scope="col">Health</th></tr>
+{{range .Connections}}<tr><td><a href="{{path .ID}}">{{.ID}}</a>{{with attention .}}<p class="attention">{{.}}</p>{{end}}</td><td>{{.Status}}</td><td>{{if eq .Health "failing"}}failing{{else}}ok{{end}}</td></tr>{{end}}</table>{{end}}
 {{if not .Connection}}<form method="get" action="` + ConnectPath + `"><button type="submit">Connect a Pleo company</button></form>{{end}}
 <p><a href="` + HomePath + `">Your connections</a></p>
 {{end}}

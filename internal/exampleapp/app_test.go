@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -16,16 +17,20 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/partnerkit/pleooauth/connect"
+	"github.com/partnerkit/pleooauth/connect/pgstore"
 	"github.com/partnerkit/pleooauth/internal/exampleapp"
 	"github.com/partnerkit/pleooauth/internal/examplereg"
 	"github.com/partnerkit/pleooauth/internal/fakepleo"
+	"github.com/partnerkit/pleooauth/internal/pgtest"
 	"github.com/partnerkit/pleooauth/internal/pleoapi"
 	"github.com/partnerkit/pleooauth/pleooauthtest"
 	"github.com/stretchr/testify/assert"
@@ -42,9 +47,9 @@ type fixture struct {
 	backend *httptest.Server
 	clock   *pleooauthtest.Clock
 	mgr     *connect.Manager
-	store   *connect.MemoryStore
-	key     []byte      // the app's flow key, which signs its sign-in cookie
-	log     *syncBuffer // what the app logged
+	store   connect.Store // the Manager's store, unwrapped
+	key     []byte        // the app's flow key, which signs its sign-in cookie
+	log     *syncBuffer   // what the app logged
 }
 
 func setup(t *testing.T, opts ...pleooauthtest.Option) *fixture {
@@ -54,8 +59,10 @@ func setup(t *testing.T, opts ...pleooauthtest.Option) *fixture {
 
 // fixtureOptions change the backend setup makes.
 type fixtureOptions struct {
-	apiBaseURL string                            // Pleo's API for the app, when not the fake's
-	wrap       func(connect.Store) connect.Store // the Manager's store around the memory store
+	apiBaseURL string                                         // Pleo's API for the app, when not the fake's
+	open       func(*testing.T, *fakepleo.Pleo) connect.Store // the store, on the fake's clock; a memory store when nil
+	wrap       func(connect.Store) connect.Store              // the Manager's store around it
+	manager    []connect.Option                               // more options for the Manager
 }
 
 func setupWith(t *testing.T, fo fixtureOptions, opts ...pleooauthtest.Option) *fixture {
@@ -65,15 +72,21 @@ func setupWith(t *testing.T, fo fixtureOptions, opts ...pleooauthtest.Option) *f
 	reg := examplereg.New("users:read", base+exampleapp.CallbackPath)
 	reg.InitiationURI, reg.SettingsURI = base+exampleapp.ConnectPath, base+exampleapp.SettingsPath
 	p := fakepleo.Start(t, reg, "app-client", "app-secret-0123456789", opts...)
-	store := connect.NewMemoryStore()
-	store.Now = p.Clock.Now
-	var s connect.Store = store
+	var store connect.Store
+	if fo.open != nil {
+		store = fo.open(t, p)
+	} else {
+		ms := connect.NewMemoryStore()
+		ms.Now = p.Clock.Now
+		store = ms
+	}
+	s := store
 	if fo.wrap != nil {
 		s = fo.wrap(store)
 	}
 	endpoints := p.Endpoints()
 	endpoints.APIBaseURL = cmp.Or(fo.apiBaseURL, endpoints.APIBaseURL)
-	mgr := p.Manager(t, s, connect.WithEndpoints(endpoints))
+	mgr := p.Manager(t, s, append([]connect.Option{connect.WithEndpoints(endpoints)}, fo.manager...)...)
 	logs := &syncBuffer{}
 	a, err := exampleapp.New(exampleapp.Config{Manager: mgr, FlowKey: p.Key,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})
@@ -443,4 +456,202 @@ func TestCompanyOfAnotherAccountIsNotTakenOver(t *testing.T) {
 	status, body = alice.get(where)
 	assert.Equal(t, http.StatusOK, status)
 	assert.Contains(t, body, "Ada Lovelace")
+}
+
+// healthStores are the stores the health tests run on: memory, and
+// PostgreSQL when PLEOOAUTH_TEST_POSTGRES names a server (skipped
+// otherwise), each on the fake's clock.
+var healthStores = []struct {
+	name string
+	open func(*testing.T, *fakepleo.Pleo) connect.Store
+}{
+	{"memory", nil},
+	{"postgres", func(t *testing.T, p *fakepleo.Pleo) connect.Store {
+		pool, err := pgxpool.New(context.Background(), pgtest.Database(t))
+		require.NoError(t, err)
+		t.Cleanup(pool.Close)
+		store, err := pgstore.New(t.Context(), pool, pgstore.WithClock(p.Clock.Now))
+		require.NoError(t, err)
+		return store
+	}},
+}
+
+// What the pages say of a connection that needs attention.
+const (
+	failingNotice = "Pleo has not been reachable for this connection since "
+	retriedNotice = "It is retried automatically"
+	brokenNotice  = "Pleo no longer accepts this connection"
+	reconnectHint = "Reconnect Pleo to resume."
+)
+
+// row returns the list's row of the connection id, or "".
+func row(body, id string) string {
+	i := strings.Index(body, `<a href="`+exampleapp.ConnectionsPath+url.PathEscape(id)+`"`)
+	if i < 0 {
+		return ""
+	}
+	start := strings.LastIndex(body[:i], "<tr>")
+	end := strings.Index(body[i:], "</tr>")
+	if start < 0 || end < 0 {
+		return ""
+	}
+	return body[start : i+end]
+}
+
+var eventRow = regexp.MustCompile(`<tr><td>([a-z_]+)</td><td>([^<]*)</td><td>([^<]*)</td></tr>`)
+
+// shownEvents returns the kinds of the events a connection's page lists,
+// in the page's order.
+func shownEvents(t *testing.T, body string) []string {
+	t.Helper()
+	_, section, ok := strings.Cut(body, `<h2 id="events">`)
+	require.True(t, ok, "the page has a list of events")
+	var kinds []string
+	for _, m := range eventRow.FindAllStringSubmatch(section, -1) {
+		kinds = append(kinds, m[1])
+	}
+	return kinds
+}
+
+// TestConnectionHealth: a connection whose refreshes keep failing (Pleo's
+// token endpoint answering 503) past WithFailingAfter gets a banner on its
+// page, and a sentence beside its row, saying that Pleo has not been
+// reachable since when and that it is retried, with no internal error; its
+// page lists its events, newest first; a healthy connection has neither;
+// the banner goes when Pleo answers again, and a broken connection's says
+// to reconnect. Another customer sees none of it, not even after
+// connecting the same company later.
+func TestConnectionHealth(t *testing.T) {
+	for _, st := range healthStores {
+		t.Run(st.name, func(t *testing.T) {
+			var down atomic.Bool
+			f := setupWith(t, fixtureOptions{open: st.open, manager: []connect.Option{
+				connect.WithFailingAfter(time.Hour), connect.WithKeepAlive(6 * time.Hour),
+			}}, pleooauthtest.WithTokenFaults(func(r pleooauthtest.TokenRequest) pleooauthtest.Fault {
+				if down.Load() && r.GrantType == "refresh_token" {
+					return pleooauthtest.Fault{Status: http.StatusServiceUnavailable}
+				}
+				return pleooauthtest.Fault{}
+			}))
+			alice, bob := f.browser(t, "alice"), f.browser(t, "bob")
+			_, where := alice.connect(company1)
+			_, _ = alice.connect(company2)
+
+			// Healthy: no banner, its health and keep-alive, one event.
+			status, body := alice.get(where)
+			require.Equal(t, http.StatusOK, status)
+			assert.NotContains(t, body, `class="banner"`)
+			assert.Contains(t, body, `<th scope="row">Health</th><td>ok</td>`)
+			assert.Regexp(t, `<th scope="row">Next keep-alive</th><td>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</td>`, body)
+			assert.Equal(t, []string{connect.EventConnected}, shownEvents(t, body))
+
+			// Pleo's token endpoint goes down. The first failed refresh is
+			// not yet failing health: no banner.
+			down.Store(true)
+			f.clock.Advance(16 * time.Minute)
+			_, body = alice.get(where)
+			assert.Contains(t, body, "Pleo is not answering; try again shortly.")
+			assert.NotContains(t, body, `class="banner"`)
+
+			// An hour and more later it still fails: failing.
+			f.clock.Advance(2 * time.Hour)
+			_, body = alice.get(where)
+			c, err := f.mgr.Get(t.Context(), company1)
+			require.NoError(t, err)
+			require.Equal(t, connect.HealthFailing, c.Health)
+			since := c.FailingSince.UTC().Format("2006-01-02 15:04:05 MST")
+			assert.Contains(t, body, `<p class="banner" role="alert">`+failingNotice+since+". "+retriedNotice)
+			assert.Contains(t, body, `<th scope="row">Health</th><td>failing since `+since+`</td>`)
+			assert.NotContains(t, body, reconnectHint)
+			assert.Equal(t, []string{connect.EventFailing, connect.EventConnected}, shownEvents(t, body))
+			assertNoLeak(t, body, "503", "Service Unavailable", "connect:", "token_endpoint")
+			_, home := alice.get(exampleapp.HomePath)
+			assert.Contains(t, row(home, company1), failingNotice+since)
+			require.NotEmpty(t, row(home, company2))
+			assert.NotContains(t, row(home, company2), `class="attention"`, "the healthy one has no notice")
+
+			// Bob sees none of it.
+			status, body = bob.get(where)
+			assert.Equal(t, http.StatusNotFound, status)
+			assertNoLeak(t, body, company1, failingNotice, connect.EventFailing)
+			_, home = bob.get(exampleapp.HomePath)
+			assertNoLeak(t, home, company1, failingNotice)
+
+			// Pleo answers again: recovered, no banner.
+			down.Store(false)
+			f.clock.Advance(10 * time.Minute) // past the quarantine of the lost refresh
+			_, body = alice.get(where)
+			assert.Contains(t, body, "Ada Lovelace")
+			assert.NotContains(t, body, `class="banner"`)
+			assert.Equal(t, []string{connect.EventRecovered, connect.EventFailing, connect.EventConnected}, shownEvents(t, body))
+
+			// The grant dies at Pleo: broken, reconnect.
+			uninstallAtPleo(t, f.pleo, f.mgr, company1)
+			_, body = alice.get(where)
+			assert.Contains(t, body, `<p class="banner" role="alert">`+brokenNotice)
+			assert.Contains(t, body, reconnectHint)
+			assert.NotContains(t, body, retriedNotice)
+			assert.Equal(t, connect.EventReauthorizationRequired, shownEvents(t, body)[0])
+			_, home = alice.get(exampleapp.HomePath)
+			assert.Contains(t, row(home, company1), brokenNotice)
+
+			// Alice disconnects it and Bob connects the company: his page
+			// shows his connecting, none of Alice's history.
+			status, _ = alice.post(where + "/disconnect")
+			require.Equal(t, http.StatusSeeOther, status)
+			status, bobWhere := bob.connect(company1)
+			require.Equal(t, http.StatusFound, status)
+			_, body = bob.get(bobWhere)
+			assert.Equal(t, []string{connect.EventConnected}, shownEvents(t, body))
+			assert.NotContains(t, body, `class="banner"`)
+		})
+	}
+}
+
+// TestLastTenEvents: a connection's page shows its own last ten events,
+// newest first, found among another connection's over more than one page
+// of the log.
+func TestLastTenEvents(t *testing.T) {
+	f := setup(t)
+	alice := f.browser(t, "alice")
+	_, where := alice.connect(company1)
+	_, _ = alice.connect(company2)
+	// Each flip of health through the Store interface records an event:
+	// 30 of company1's, 150 of company2's between them.
+	flip := func(id, reason string) {
+		t.Helper()
+		rec, err := f.store.Get(t.Context(), id)
+		require.NoError(t, err)
+		if rec.Health == connect.HealthFailing {
+			rec.Health, rec.FailingSince = connect.HealthOK, time.Time{}
+		} else {
+			rec.Health, rec.FailingSince = connect.HealthFailing, f.clock.Now()
+		}
+		rec.LastError = reason
+		_, err = f.store.Update(t.Context(), rec, "", false)
+		require.NoError(t, err)
+	}
+	for i := range 30 {
+		flip(company1, fmt.Sprintf("reason-%02d", i))
+		for range 5 {
+			flip(company2, "other")
+		}
+	}
+	evs, err := f.mgr.Events(t.Context(), 0)
+	require.NoError(t, err)
+	require.Len(t, evs, 100, "the log is longer than a page")
+
+	_, body := alice.get(where)
+	var reasons []string
+	_, section, _ := strings.Cut(body, `<h2 id="events">`)
+	for _, m := range eventRow.FindAllStringSubmatch(section, -1) {
+		reasons = append(reasons, m[3])
+	}
+	var want []string
+	for i := 29; i >= 20; i-- {
+		want = append(want, fmt.Sprintf("reason-%02d", i))
+	}
+	assert.Equal(t, want, reasons)
+	assert.Equal(t, []string{connect.EventRecovered, connect.EventFailing}, shownEvents(t, body)[:2])
+	assert.NotContains(t, section, "other")
 }

@@ -61,6 +61,7 @@ type browserFixture struct {
 	base    string // the backend, http://localhost:PORT
 	pleo    *pleooauthtest.Server
 	mgr     *connect.Manager
+	store   connect.Store
 	browser context.Context
 	shot    int
 }
@@ -103,7 +104,7 @@ func setupBrowser(t *testing.T) *browserFixture {
 	browser, cancel = context.WithTimeout(browser, 90*time.Second)
 	t.Cleanup(cancel)
 	require.NoError(t, chromedp.Do(browser), "starting Chromium")
-	return &browserFixture{t: t, base: base, pleo: pleo, mgr: mgr, browser: browser}
+	return &browserFixture{t: t, base: base, pleo: pleo, mgr: mgr, store: store, browser: browser}
 }
 
 // person is one customer's browser: a browser context of its own, with
@@ -191,10 +192,17 @@ func (f *browserFixture) connectCompany(ctx context.Context, button string, comp
 	f.waitFor(ctx, "localhost") // back at the backend
 }
 
-// waitFor waits until the page is one of host's, and shown.
+// waitFor waits until the page is one of host's, and shown. Reading the
+// location while a navigation replaces the page may fail: that is a page
+// not shown yet.
 func (f *browserFixture) waitFor(ctx context.Context, host string) {
 	f.t.Helper()
-	for f.location(ctx).Hostname() != host {
+	for {
+		if loc, err := chromedp.Run(ctx, chromedp.Location()); err == nil {
+			if u, err := url.Parse(loc); err == nil && u.Hostname() == host {
+				break
+			}
+		}
 		select {
 		case <-ctx.Done():
 			f.t.Fatalf("never reached %s", host)
@@ -255,6 +263,7 @@ func TestBrowserCustomersConnectTheirOwnCompanies(t *testing.T) {
 	f.do(bob, chromedp.Navigate(f.base+bobConn), chromedp.WaitVisible(`//button[normalize-space()="Reconnect Pleo"]`))
 	f.check(bob, "reauthorization-required")
 	assert.Contains(t, f.text(bob), "reauthorization_required")
+	f.do(bob, chromedp.WaitVisible(`//p[@class="banner"][contains(., "Pleo no longer accepts this connection")][contains(., "Reconnect Pleo to resume.")]`))
 	f.connectCompany(bob, "Reconnect Pleo", globex, true)
 	assert.Equal(t, bobConn, f.location(bob).Path)
 	assert.Contains(t, f.text(bob), "Ada Lovelace")
@@ -267,4 +276,61 @@ func TestBrowserCustomersConnectTheirOwnCompanies(t *testing.T) {
 	c, err := f.mgr.Get(t.Context(), acme.Subject)
 	require.NoError(t, err)
 	assert.Equal(t, connect.StatusDisconnected, c.Status)
+}
+
+// TestBrowserFailingConnectionShowsBanner: a connection whose refreshes
+// have been failing shows a banner at the top of its page, in view without
+// scrolling, saying so and that it is retried, and a sentence beside its
+// row in the list; a healthy one has neither. The failing health is
+// written through the Store interface, as the Manager writes it after
+// WithFailingAfter, which also records the event the page lists.
+func TestBrowserFailingConnectionShowsBanner(t *testing.T) {
+	f := setupBrowser(t)
+	alice := f.person("alice")
+	f.connectCompany(alice, "Connect a Pleo company", acme, true)
+	f.do(alice, chromedp.Navigate(f.base+exampleapp.HomePath), chromedp.WaitVisible(chromedp.CSS("h1")))
+	f.connectCompany(alice, "Connect a Pleo company", globex, true)
+	f.do(alice, chromedp.WaitVisible(`//h2[normalize-space()="Employees"]`))
+	assert.Zero(t, f.eval(alice, `document.querySelectorAll(".banner").length`), "a healthy connection has no banner")
+
+	rec, err := f.store.Get(t.Context(), acme.Subject)
+	require.NoError(t, err)
+	since := time.Now().Add(-80 * time.Hour).UTC().Truncate(time.Second)
+	rec.Health, rec.FailingSince, rec.LastError, rec.UpdatedAt = connect.HealthFailing, since, "token_endpoint_unavailable", time.Now()
+	_, err = f.store.Update(t.Context(), rec, "", false)
+	require.NoError(t, err)
+
+	f.do(alice, chromedp.Navigate(f.base+exampleapp.ConnectionsPath+acme.Subject),
+		chromedp.WaitVisible(chromedp.CSS(`.banner[role="alert"]`)))
+	f.check(alice, "failing")
+	banner, err := chromedp.Run(alice, chromedp.Text(chromedp.CSS(".banner")))
+	require.NoError(t, err)
+	assert.Equal(t, "Pleo has not been reachable for this connection since "+since.Format("2006-01-02 15:04:05 MST")+
+		". It is retried automatically and resumes on its own once Pleo answers; you do not need to do anything.", banner)
+	assert.Equal(t, 1, f.eval(alice, `(() => {
+		const b = document.querySelector(".banner").getBoundingClientRect();
+		const first = document.querySelector("h1").nextElementSibling.classList.contains("banner");
+		return first && b.top >= 0 && b.bottom <= window.innerHeight && b.height > 0 ? 1 : 0;
+	})()`), "the banner comes right after the title, in view")
+	body := f.text(alice)
+	assert.Contains(t, body, "Ada Lovelace", "Pleo's API still answers: the token has not expired")
+	assert.Regexp(t, `failing\s+\S+ \S+ UTC\s+token_endpoint_unavailable`, body, "the failing event, listed")
+
+	f.do(alice, chromedp.Navigate(f.base+exampleapp.HomePath), chromedp.WaitVisible(chromedp.CSS(".attention")))
+	f.check(alice, "failing-list")
+	acmeRow, err := chromedp.Run(alice, chromedp.Text(`//tr[td/a[normalize-space()="`+acme.Subject+`"]]`))
+	require.NoError(t, err)
+	assert.Contains(t, acmeRow, "Pleo has not been reachable for this connection since")
+	globexRow, err := chromedp.Run(alice, chromedp.Text(`//tr[td/a[normalize-space()="`+globex.Subject+`"]]`))
+	require.NoError(t, err)
+	assert.NotContains(t, globexRow, "reachable", "the healthy connection's row")
+	assert.Equal(t, 1, f.eval(alice, `document.querySelectorAll(".attention").length`))
+}
+
+// eval evaluates a JavaScript expression whose value is a number.
+func (f *browserFixture) eval(ctx context.Context, expr string) int {
+	f.t.Helper()
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](expr))
+	require.NoError(f.t, err)
+	return n
 }
