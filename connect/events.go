@@ -90,7 +90,9 @@ const eventsPage = 100
 // the store. An error from handle is retried, with backoff, before any
 // later event is delivered; an instance that dies between a change and its
 // delivery leaves the event for the next. handle should be idempotent
-// (an event may come twice, after a crash); Event.Seq identifies it.
+// (an event may come twice, after a crash; Event.Seq identifies it) and
+// quick (enqueue the event, say): one call that outlasts the cursor's
+// lease ([WithLeaseTTL]) may find another instance delivering meanwhile.
 func WithEventHandler(handle func(context.Context, Event) error) Option {
 	return managerOption(func(o *managerOptions) { o.onEvent = handle })
 }
@@ -167,7 +169,9 @@ func (m *Manager) handle(ctx context.Context, e Event, pos int64) error {
 		if err := m.sleep(ctx, wait/2+m.jitter(wait)); err != nil {
 			return err
 		}
-		wait = min(2*wait, time.Minute)
+		// At most a third of the lease, so that the lease is renewed, here,
+		// before it can lapse between two tries.
+		wait = min(2*wait, m.lease/3)
 		// Renew the lease at the same position: still ours, or stop.
 		if err := m.store.MoveCursor(ctx, eventsCursor, m.owner, pos, m.lease); err != nil {
 			return err
