@@ -49,3 +49,12 @@ func DeliverOnce(ctx context.Context, m *Manager) error {
 	}
 	return m.deliverFrom(ctx, pos)
 }
+
+// KeepAliveWorkers is how many keep-alive refreshes one instance's Run
+// has in flight at most, for tests that bound what a killed instance can
+// lose.
+const KeepAliveWorkers = keepAliveWorkers
+
+// SealTokens seals tok for the connection id as the Manager stores it, for
+// tests that fill a store without going through Complete.
+func SealTokens(m *Manager, id string, tok *oauth2.Token) []byte { return m.keys.seal(id, tok) }
