@@ -132,48 +132,31 @@ func (d driver) QueryRecord(ctx context.Context, query string, args ...any) (*co
 }
 
 func (d driver) QueryConnections(ctx context.Context, query string, args ...any) ([]connect.Connection, error) {
-	rows, err := d.q.Query(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	return sqlstore.Connections(rows, func(r pgx.Rows) (connect.Connection, error) { return scanConnection(r) })
+	return queryAll(ctx, d, query, args, func(r pgx.CollectableRow) (connect.Connection, error) { return scanConnection(r) })
 }
 
 func (d driver) QueryEvents(ctx context.Context, query string, args ...any) ([]connect.Event, error) {
-	rows, err := d.q.Query(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []connect.Event
-	for rows.Next() {
-		var e connect.Event
-		if err := rows.Scan(&e.Seq, &e.ConnectionID, &e.Account, &e.OldAccount, &e.OldStatus, &e.NewStatus,
-			&e.OldHealth, &e.NewHealth, &e.Grant, &e.Reason, &e.Version, &e.At); err != nil {
-			return nil, err
-		}
+	return queryAll(ctx, d, query, args, func(r pgx.CollectableRow) (e connect.Event, err error) {
+		err = r.Scan(&e.Seq, &e.ConnectionID, &e.Account, &e.OldAccount, &e.OldStatus, &e.NewStatus,
+			&e.OldHealth, &e.NewHealth, &e.Grant, &e.Reason, &e.Version, &e.At)
 		e.At = e.At.UTC()
-		out = append(out, e)
-	}
-	return out, rows.Err()
+		return e, err
+	})
 }
 
 func (d driver) QueryCounts(ctx context.Context, query string, args ...any) ([]connect.StatusCount, error) {
+	return queryAll(ctx, d, query, args, func(r pgx.CollectableRow) (c connect.StatusCount, err error) {
+		return c, r.Scan(&c.Status, &c.Health, &c.N)
+	})
+}
+
+// queryAll runs query and scans each row it returns with scan.
+func queryAll[T any](ctx context.Context, d driver, query string, args []any, scan pgx.RowToFunc[T]) ([]T, error) {
 	rows, err := d.q.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []connect.StatusCount
-	for rows.Next() {
-		var c connect.StatusCount
-		if err := rows.Scan(&c.Status, &c.Health, &c.N); err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return pgx.CollectRows(rows, scan)
 }
 
 func (d driver) QueryPos(ctx context.Context, query string, args ...any) (pos int64, err error) {

@@ -166,49 +166,40 @@ func (d driver) QueryRecord(ctx context.Context, query string, args ...any) (*co
 }
 
 func (d driver) QueryConnections(ctx context.Context, query string, args ...any) ([]connect.Connection, error) {
-	rows, err := d.q.QueryContext(ctx, numbered(query), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	return sqlstore.Connections(rows, func(r *sql.Rows) (connect.Connection, error) { return scanConnection(r) })
+	return queryAll(ctx, d, query, args, func(r *sql.Rows) (connect.Connection, error) { return scanConnection(r) })
 }
 
 func (d driver) QueryEvents(ctx context.Context, query string, args ...any) ([]connect.Event, error) {
-	rows, err := d.q.QueryContext(ctx, numbered(query), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []connect.Event
-	for rows.Next() {
-		var (
-			e  connect.Event
-			at int64
-		)
-		if err := rows.Scan(&e.Seq, &e.ConnectionID, &e.Account, &e.OldAccount, &e.OldStatus, &e.NewStatus,
-			&e.OldHealth, &e.NewHealth, &e.Grant, &e.Reason, &e.Version, &at); err != nil {
-			return nil, err
-		}
+	return queryAll(ctx, d, query, args, func(r *sql.Rows) (e connect.Event, err error) {
+		var at int64
+		err = r.Scan(&e.Seq, &e.ConnectionID, &e.Account, &e.OldAccount, &e.OldStatus, &e.NewStatus,
+			&e.OldHealth, &e.NewHealth, &e.Grant, &e.Reason, &e.Version, &at)
 		e.At = time.UnixMicro(at).UTC()
-		out = append(out, e)
-	}
-	return out, rows.Err()
+		return e, err
+	})
 }
 
 func (d driver) QueryCounts(ctx context.Context, query string, args ...any) ([]connect.StatusCount, error) {
+	return queryAll(ctx, d, query, args, func(r *sql.Rows) (c connect.StatusCount, err error) {
+		return c, r.Scan(&c.Status, &c.Health, &c.N)
+	})
+}
+
+// queryAll runs query and scans each row it returns with scan, as
+// pgx.CollectRows does for the PostgreSQL store.
+func queryAll[T any](ctx context.Context, d driver, query string, args []any, scan func(*sql.Rows) (T, error)) ([]T, error) {
 	rows, err := d.q.QueryContext(ctx, numbered(query), args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []connect.StatusCount
+	var out []T
 	for rows.Next() {
-		var c connect.StatusCount
-		if err := rows.Scan(&c.Status, &c.Health, &c.N); err != nil {
+		v, err := scan(rows)
+		if err != nil {
 			return nil, err
 		}
-		out = append(out, c)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }

@@ -77,26 +77,6 @@ type Driver interface {
 	Plus(t, p string) string
 }
 
-// Rows is what pgx.Rows and *sql.Rows have in common.
-type Rows interface {
-	Next() bool
-	Err() error
-}
-
-// Connections scans every row with scan and returns the connections. The
-// caller closes rows.
-func Connections[R Rows](rows R, scan func(R) (connect.Connection, error)) ([]connect.Connection, error) {
-	var out []connect.Connection
-	for rows.Next() {
-		c, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
-}
-
 // Store implements connect.Store's methods on a Driver. Its errors start
 // with Name.
 type Store struct {
