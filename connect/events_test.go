@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/partnerkit/pleooauth/connect"
-	"github.com/partnerkit/pleooauth/pleooauthtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -123,43 +122,4 @@ func TestEventsOneDelivererAtATime(t *testing.T) {
 	f.clock.Advance(connect.DefaultLeaseTTL + time.Second)
 	require.NoError(t, connect.DeliverOnce(t.Context(), b))
 	assert.Equal(t, []string{"connected " + company2}, hb.kinds(), "b goes on from the cursor")
-}
-
-// TestKeepAliveAnnouncesHealth: keep-alive's findings are events: a
-// company found uninstalled, and health failing and recovered.
-func TestKeepAliveAnnouncesHealth(t *testing.T) {
-	t.Parallel()
-	var down bool
-	var mu sync.Mutex
-	f := newFlowFixture(t, redirect, pleooauthtest.WithTokenFaults(func(r pleooauthtest.TokenRequest) pleooauthtest.Fault {
-		mu.Lock()
-		defer mu.Unlock()
-		if r.GrantType == "refresh_token" && down {
-			return pleooauthtest.Fault{Status: 503}
-		}
-		return pleooauthtest.Fault{}
-	}))
-	m := f.manager(t, connect.NewMemoryStore(), connect.WithKeepAlive(time.Hour), connect.WithFailingAfter(6*time.Hour))
-	f.connect(t, m, "acme", company1)
-	mu.Lock()
-	down = true
-	mu.Unlock()
-	for range 12 * 8 { // eight hours
-		f.clock.Advance(5 * time.Minute)
-		sweepAll(t, m)
-	}
-	mu.Lock()
-	down = false
-	mu.Unlock()
-	for range 14 {
-		f.clock.Advance(5 * time.Minute)
-		sweepAll(t, m)
-	}
-	evs, err := m.Events(t.Context(), 0)
-	require.NoError(t, err)
-	var kinds []string
-	for _, e := range evs {
-		kinds = append(kinds, e.Kind())
-	}
-	assert.Equal(t, []string{connect.EventConnected, connect.EventFailing, connect.EventRecovered}, kinds)
 }
