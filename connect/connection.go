@@ -40,7 +40,7 @@ const (
 type StatusCount struct {
 	Status Status
 	Health Health
-	N      int64
+	N      int64 // how many connections have both
 }
 
 // Connection is one Pleo company's (or organisation's) grant to the

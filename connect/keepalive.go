@@ -90,20 +90,13 @@ func (m *Manager) failed(rec *Record) {
 	failing := now.Sub(rec.FailingSince)
 	wait := min(max(failing, minBackoff), maxBackoff)
 	next := now.Add(wait - m.jitter(wait/5))
-	if !rec.RefreshSentAt.IsZero() {
-		next = later(next, rec.RefreshSentAt.Add(m.quarantine))
+	if settled := rec.RefreshSentAt.Add(m.quarantine); !rec.RefreshSentAt.IsZero() && settled.After(next) {
+		next = settled
 	}
 	rec.KeepAliveAt = next
 	if failing >= m.failingAfter {
 		rec.Health = HealthFailing
 	}
-}
-
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }
 
 // cryptoJitter returns a random duration in [0, d), from crypto/rand: the
@@ -117,26 +110,26 @@ func cryptoJitter(d time.Duration) time.Duration {
 	return time.Duration(binary.LittleEndian.Uint64(b[:]) % uint64(d))
 }
 
-// Run keeps the connections alive, and delivers events to the handler of
-// [WithEventHandler] if there is one, until ctx ends; then it returns nil.
-// Every
-// active connection that has gone a keep-alive period ([WithKeepAlive])
-// without a refresh is refreshed, through the same lease and fencing as
-// [Manager.Token], so that across every instance running Run (every
-// instance may) a connection is refreshed once, and never at the same
-// time as a caller's refresh. A refresh that fails without Pleo refusing
-// the grant is tried again with exponential backoff, the next attempt's
-// time kept in the store for every instance to honour, and the
-// connection's health becomes [HealthFailing] after [WithFailingAfter];
-// a refused refresh makes the connection
-// [StatusReauthorizationRequired], as for Token. So a company that
-// uninstalled the app is found within a keep-alive period.
+// Run keeps the connections alive until ctx ends, then returns nil; with
+// [WithEventHandler] it also delivers the events. Run it in every
+// instance, in a goroutine of its own.
 //
-// Run reads the due connections in batches, earliest first, from an
-// index of the store, and pauses between sweeps for a random part of a
-// minute, so that instances and restarts do not stampede. When ctx ends
-// it lets the refreshes under way save their tokens and returns, leaving
-// no lease behind.
+// Each active connection that has gone a keep-alive period
+// ([WithKeepAlive]) without a refresh is refreshed, through the same lease
+// and fencing as [Manager.Token]: across all instances running Run it is
+// refreshed once, and never at the same time as a caller's refresh. So a
+// refresh token never ages toward Pleo's limit, and a company that
+// uninstalled the app is found within a period (its refresh is refused:
+// [StatusReauthorizationRequired], as for Token). A refresh that fails
+// without Pleo refusing the grant is tried again with exponential
+// backoff, the next attempt's time kept in the store for every instance;
+// after [WithFailingAfter] the connection's health is [HealthFailing].
+//
+// Run reads the due connections in batches, earliest first, from an index
+// of the store, and pauses between batches for a random time, so that
+// instances and restarts do not stampede. When ctx ends it lets the
+// refreshes under way save their tokens and returns, leaving no lease
+// behind.
 func (m *Manager) Run(ctx context.Context) error {
 	if m.onEvent != nil {
 		done := make(chan struct{})
